@@ -1,0 +1,15 @@
+"""odeteach: a hands-on course on Neural Ordinary Differential Equations.
+
+The solver core (``odeint``, ``solve``) is a transparent, drop-in stand-in for torchdiffeq's
+``odeint`` that counts its own function evaluations and records every step it tries.
+"""
+
+from .errors import SolverError
+from .integrate import Solution, Stats, StepRecord, odeint, rk_step, solve
+from .tableaux import METHODS, TABLEAUX, Tableau
+
+__all__ = [
+    "METHODS", "TABLEAUX", "Tableau", "SolverError", "Solution", "Stats", "StepRecord",
+    "odeint", "rk_step", "solve",
+]
+__version__ = "0.1.0"
