@@ -394,7 +394,11 @@ def _solve_flat(f: _Func, y0: torch.Tensor, t: torch.Tensor, tableau: Tableau, r
 
         if not accepted:
             stats.n_rejected += 1
-            if abs(h_float) <= opts["min_step"] or h_abs_next <= 10 * eps * abs(t_n):
+            if h_abs <= opts["min_step"]:
+                raise SolverError(f"step size underflow at t={t_n:.10g}: a step of h={h_float:.3g} (options['min_step']="
+                                  f"{opts['min_step']:g}) was rejected (error ratio {err:.3g}) and may not shrink further. "
+                                  "Lower min_step, loosen rtol/atol, or check the ODE near this time.")
+            if h_abs_next <= 10 * eps * abs(t_n):
                 raise _underflow(t_n, h_float, err)
             h_abs = h_abs_next
             continue
