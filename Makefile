@@ -28,8 +28,10 @@ browser:
 lab: install
 	$(BIN)/jupyter lab notebooks/
 
+# One torch thread per process: the suite runs small problems, with a kernel, a server and a browser
+# side by side on the machine; extra threads only spin.
 test: install browser
-	ODETEACH_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	ODETEACH_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 figures: install
 	$(BIN)/python -m odeteach.figures
@@ -38,7 +40,7 @@ checkpoints: install
 	$(BIN)/python -m odeteach.train all
 
 bench: install
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	status=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,153 @@
+"""Checks for lesson 6, continuous normalizing flows.
+
+1. ``check_divergence(divergence)``: ``divergence(func, z)`` returns tr(∂f/∂z) for every row of
+   a batch ``z`` of shape ``(N, D)``, by automatic differentiation.
+2. ``check_linear_flow(log_prob)``: ``log_prob(x, A)`` is log p₁(x) when N(0, I) at t = 0 is
+   carried to t = 1 by ``dz/dt = A z``.
+3. ``check_hutchinson(hutchinson)``: ``hutchinson(func, z, e)`` returns ``eᵀ (∂f/∂z) e`` row by row.
+
+Each check runs the learner's function on cases built here (random fields and matrices the
+learner has not seen) and compares with the package's own computation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import CheckResult, failed, passed, run_safely
+from ..flows import base_log_prob, exact_trace, hutchinson_trace
+
+__all__ = ["check_divergence", "check_hutchinson", "check_linear_flow"]
+
+
+class _TanhField(nn.Module):
+    """A small random nonlinear field R^D → R^D with a non-symmetric Jacobian."""
+
+    def __init__(self, dim, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w1 = torch.randn(16, dim, generator=g, dtype=torch.float64) / math.sqrt(dim)
+        self.w2 = torch.randn(dim, 16, generator=g, dtype=torch.float64) / 4
+        self.b = torch.randn(16, generator=g, dtype=torch.float64)
+
+    def forward(self, z):
+        return torch.tanh(z @ self.w1.T + self.b) @ self.w2.T + 0.3 * z.roll(1, dims=-1)
+
+
+def _cases():
+    """(name, func, z) triples: a linear field, and nonlinear fields in 2 and 5 dimensions."""
+    g = torch.Generator().manual_seed(606)
+    a = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    yield "a linear field f(z) = A z in 3-D", (lambda z: z @ a.T), torch.randn(7, 3, generator=g, dtype=torch.float64)
+    for dim, seed in ((2, 1), (5, 2)):
+        yield f"a nonlinear field in {dim}-D", _TanhField(dim, seed), torch.randn(9, dim, generator=g, dtype=torch.float64)
+
+
+def _reference_trace(func, z):
+    z = z.detach().requires_grad_(True)
+    return exact_trace(func(z), z).detach()
+
+
+def _as_rows(answer, n, what):
+    """The learner's answer as a float64 tensor of shape (n,), or a hint string."""
+    if answer is None:
+        return None, "not attempted yet: your function returned None."
+    if not isinstance(answer, torch.Tensor):
+        return None, f"{what} should return a torch.Tensor with one number per row of z; it returned {type(answer).__name__}."
+    answer = answer.detach()
+    if answer.numel() != n:
+        return None, (f"{what} should return one number per row of z (shape ({n},)); it returned shape "
+                      f"{tuple(answer.shape)}. Sum over the dimension, not over the batch.")
+    return answer.reshape(n).double(), None
+
+
+def check_divergence(divergence) -> CheckResult:
+    """``divergence(func, z)`` must return tr(∂func/∂z) for each row of ``z`` (shape ``(N,)``)."""
+    name = "exercise 1, the divergence tr(∂f/∂z)"
+    if divergence is None:
+        return failed(name, "not attempted yet: define divergence(func, z) and run this cell again.")
+    for label, func, z in _cases():
+        error, answer = run_safely(name, divergence, func, z.clone())
+        if error is not None:
+            return error
+        got, hint = _as_rows(answer, z.shape[0], "divergence")
+        if hint:
+            return failed(name, hint)
+        want = _reference_trace(func, z)
+        if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
+            summed = _sum_of_all_entries(func, z)
+            if torch.allclose(got, summed, rtol=1e-5, atol=1e-6):
+                return failed(name, f"on {label} your values add up every entry of the Jacobian, not just its diagonal. "
+                                    "Keep ∂f_i/∂z_i only: one gradient per output dimension i.")
+            if torch.allclose(got, -want, rtol=1e-5, atol=1e-6):
+                return failed(name, f"on {label} your values have the wrong sign: the divergence is +tr(∂f/∂z).")
+            return failed(name, f"on {label} your values differ from tr(∂f/∂z). Take the gradient of f[:, i].sum() "
+                                "with respect to z and keep its column i, for each i.")
+    return passed(name, "it matches the trace of the Jacobian on linear and nonlinear fields in 2, 3 and 5 dimensions.")
+
+
+def _sum_of_all_entries(func, z):
+    z = z.detach().requires_grad_(True)
+    return torch.autograd.grad(func(z).sum(), z)[0].sum(-1).detach()
+
+
+def check_hutchinson(hutchinson) -> CheckResult:
+    """``hutchinson(func, z, e)`` must return ``eᵀ (∂func/∂z) e`` for each row (shape ``(N,)``)."""
+    name = "exercise 3, Hutchinson's estimate εᵀ(∂f/∂z)ε"
+    if hutchinson is None:
+        return failed(name, "not attempted yet: define hutchinson(func, z, e) and run this cell again.")
+    g = torch.Generator().manual_seed(6062)
+    for label, func, z in _cases():
+        e = torch.randn(z.shape, generator=g, dtype=z.dtype)
+        error, answer = run_safely(name, hutchinson, func, z.clone(), e.clone())
+        if error is not None:
+            return error
+        got, hint = _as_rows(answer, z.shape[0], "hutchinson")
+        if hint:
+            return failed(name, hint)
+        zz = z.detach().requires_grad_(True)
+        want = hutchinson_trace(func(zz), zz, e).detach()
+        if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
+            if torch.allclose(got, _reference_trace(func, z), rtol=1e-5, atol=1e-6):
+                return failed(name, f"on {label} you returned the exact trace: use the noise e instead, with a single "
+                                    "vector–Jacobian product.")
+            return failed(name, f"on {label} your values differ from εᵀJε. Compute v = εᵀJ as the gradient of (f * e).sum() "
+                                "with respect to z, then take the dot product of v and e in each row.")
+    return passed(name, "it matches εᵀ(∂f/∂z)ε for every field and noise tried.")
+
+
+def _linear_flow_reference(x, a):
+    """log p₁(x) for N(0, I) carried by dz/dt = A z over [0, 1]: z(1) = e^A z(0)."""
+    z0 = x @ torch.linalg.matrix_exp(-a).T
+    return base_log_prob(z0) - torch.diagonal(a).sum()
+
+
+def check_linear_flow(log_prob) -> CheckResult:
+    """``log_prob(x, A)``: the density at t = 1 of N(0, I) moved by ``dz/dt = A z``, at the rows of ``x``."""
+    name = "exercise 2, the density of a linear flow"
+    if log_prob is None:
+        return failed(name, "not attempted yet: define linear_flow_log_prob(x, A) and run this cell again.")
+    g = torch.Generator().manual_seed(6063)
+    for dim in (2, 3):
+        a = 0.6 * torch.randn(dim, dim, generator=g, dtype=torch.float64)
+        x = torch.randn(6, dim, generator=g, dtype=torch.float64)
+        error, answer = run_safely(name, log_prob, x.clone(), a.clone())
+        if error is not None:
+            return error
+        got, hint = _as_rows(answer, x.shape[0], "linear_flow_log_prob")
+        if hint:
+            return failed(name, hint)
+        want = _linear_flow_reference(x, a)
+        if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+            trace = torch.diagonal(a).sum()
+            if torch.allclose(got, want + 2 * trace, rtol=1e-4, atol=1e-4):
+                return failed(name, "the trace term has the wrong sign. A flow that spreads points out (tr A > 0) "
+                                    "must lower the density: d log p/dt = −tr(∂f/∂z).")
+            if torch.allclose(got, want + trace, rtol=1e-4, atol=1e-4):
+                return failed(name, "the change of volume is missing: add the integral of −tr(A) over [0, 1].")
+            return failed(name, "first map x back to z(0) (solve the linear ODE backwards: a matrix exponential), "
+                                "evaluate log N(z(0); 0, I) there, then add the integral of −tr(∂f/∂z).")
+    return passed(name, "log p₁(x) = log N(e^{−A}x) − tr A: det(e^A) = e^{tr A}, the determinant became a trace.")

@@ -1,0 +1,292 @@
+"""Every lesson as a student meets it: served by Voilà, opened in headless Chromium, sliders moved.
+
+Kernel-side tests cannot see a widget that fails to render, a missing labextension, or a slider
+that moves nothing on screen. These tests can. For each lesson notebook ``notebooks/NN_*.ipynb``
+(discovered, never listed by hand) they:
+
+1. serve the lessons with Voilà on a free loopback port (``voila --no-browser --port=P
+   --Voila.ip=127.0.0.1``), with ``ODETEACH_FAST=1`` so the kernels run the lessons in fast mode;
+2. open the lesson in Debian's Chromium through Playwright, and wait until every widget and
+   figure shows;
+3. check the dashboard hides the code cells and shows the lesson's title;
+4. move the first sliders (the first one of each explorer, up to ``MAX_SLIDERS``) with the
+   keyboard, and the very first one once more with the mouse;
+5. check that what the student sees changed (plot pixels, NFE/error readouts), and that no
+   error appeared anywhere: on the page, in the kernel's messages, in the browser console, in
+   the server log.
+
+A first test runs the same checks on a small notebook with known faults, served with the lecture
+command ``voila NOTEBOOK``, and asserts each fault is caught: the checks can fail.
+
+Screenshots, the page's HTML, the console and a ``report.json`` land in
+``test-artifacts/browser/<lesson>/`` on every run, so a failing run leaves its evidence.
+The servers and their kernels are stopped at the end, pass or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+try:  # tests/ may become a package one day
+    from . import browser_support as bs
+except ImportError:
+    import browser_support as bs
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+SERVER_ENV = {
+    "ODETEACH_FAST": "1",  # the kernels run the lessons in fast mode, whatever the caller set
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # keeps the debugger's frozen-modules note out of stderr
+}
+RENDER_TIMEOUT_S = 480  # from the page's request; fast-mode lessons take ≤ 60 s alone, two run at once, a busy machine is slower
+PREFETCH = 2  # lesson pages loading at once: the one being checked and the next
+MAX_SLIDERS = 3  # the first slider of each explorer, then the next ones, up to this many
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = bs.chromium_executable()
+    if executable is None:
+        pytest.fail(bs.MISSING_CHROMIUM, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=executable, args=bs.CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+def pick_sliders(sliders: list[dict], limit: int = MAX_SLIDERS) -> list[int]:
+    """Indices of the sliders to move: each explorer's first slider in page order, then the rest."""
+    usable = [s for s in sliders if s["hasHandle"] and not s["disabled"]]
+    firsts, seen = [], set()
+    for s in usable:
+        if s["scope"] not in seen:
+            seen.add(s["scope"])
+            firsts.append(s["index"])
+    rest = [s["index"] for s in usable if s["index"] not in firsts]
+    return (firsts + rest)[:limit]
+
+
+def _as_dict(move: bs.Move) -> dict:
+    return {**asdict(move), "changed": move.changed}
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def inspect(dashboard: bs.Dashboard, name: str, max_sliders: int = MAX_SLIDERS) -> dict:
+    """Wait for one dashboard, move its first sliders, and return everything that was seen."""
+    report = {"notebook": name, "moves": [], "errors": []}
+    try:
+        report["render_s"] = round(dashboard.open(RENDER_TIMEOUT_S), 1)
+        dashboard.screenshot("loaded")
+        report["title"] = dashboard.title()
+        report["visible_code_cells"] = dashboard.visible_code_cells()
+        report["render_state"] = dashboard.render_state()
+        sliders = dashboard.sliders()
+        report["sliders"] = [s["label"] for s in sliders]
+        for order, index in enumerate(pick_sliders(sliders, max_sliders)):
+            report["moves"].append(_as_dict(dashboard.move_slider(index, "keyboard")))
+            if order == 0:
+                report["moves"].append(_as_dict(dashboard.move_slider(index, "mouse")))
+        dashboard.screenshot("final")
+        report["errors"] = dashboard.all_errors()
+    except Exception as exc:
+        report["errors"] = dashboard.all_errors() + [f"the browser check itself failed: {type(exc).__name__}: {exc}"]
+        dashboard.screenshot("failure")
+        raise
+    finally:
+        dashboard.save_evidence()
+        dashboard.close()
+        report["kernel_messages"] = dashboard.kernel_messages
+        report["ignored"] = dashboard.ignored
+        report["total_s"] = round(time.monotonic() - dashboard.started, 1) if dashboard.started else None
+        (dashboard.artifacts / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    return report
+
+
+class LessonQueue:
+    """All lessons on one Voilà server, each page requested a little before its test checks it.
+
+    Voilà runs a notebook while its page streams in, so requesting the next lesson's page early
+    lets its kernel work while the current lesson is being checked (this machine has two cores).
+    """
+
+    def __init__(self, browser, server: bs.VoilaServer, lessons: list[Path], ahead: int):
+        self.browser, self.server, self.lessons, self.ahead = browser, server, lessons, ahead
+        self.waiting: dict[Path, bs.Dashboard] = {}
+        self.taken: set[Path] = set()
+
+    def take(self, notebook: Path) -> bs.Dashboard:
+        position = self.lessons.index(notebook)
+        for upcoming in self.lessons[position: position + self.ahead]:
+            if upcoming not in self.waiting and upcoming not in self.taken:
+                self._request(upcoming)
+        self.taken.add(notebook)
+        return self.waiting.pop(notebook)
+
+    def _request(self, notebook: Path) -> None:
+        dashboard = bs.Dashboard(self.browser, self.server.url_for(notebook), _fresh(ARTIFACTS / notebook.stem))
+        try:
+            dashboard.start()
+        except Exception:
+            pass  # Dashboard.open() requests it again and reports what goes wrong
+        self.waiting[notebook] = dashboard
+
+    def close(self) -> None:
+        for dashboard in self.waiting.values():
+            dashboard.close()
+        self.waiting.clear()
+
+
+@pytest.fixture(scope="module")
+def lessons(browser, request):
+    # Only the lessons this run will check (``-k`` may pick some), in the order it checks them.
+    selected = [item.callspec.params["notebook"] for item in request.session.items
+                if item.originalname == "test_lesson_dashboard" and hasattr(item, "callspec")]
+    with bs.VoilaServer(ROOT / "notebooks", _fresh(ARTIFACTS / "_server") / "voila.log", env=SERVER_ENV) as server:
+        queue = LessonQueue(browser, server, selected or LESSONS, PREFETCH)
+        try:
+            yield queue
+        finally:
+            queue.close()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_chromium_is_installed():
+    """Not a skip: without Chromium the course's browser checks would silently stop running."""
+    if bs.chromium_executable() is None:
+        pytest.fail(bs.MISSING_CHROMIUM, pytrace=False)
+
+
+def test_lesson_notebooks_are_discovered():
+    assert LESSONS, "no lesson notebooks notebooks/NN_*.ipynb found: the browser tests would check nothing"
+    numbers = [p.name[:2] for p in LESSONS]
+    assert len(set(numbers)) == len(numbers), f"two lessons share a number: {[p.name for p in LESSONS]}"
+
+
+def _harness_notebook(path: Path) -> None:
+    """A lesson-shaped notebook with a working explorer, a broken one and two kinds of error output."""
+    import nbformat
+
+    explorer = '''%matplotlib widget
+import sys
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+class Wave:
+    def __init__(self):
+        self.steps = W.IntSlider(value=20, min=2, max=200, description="steps", continuous_update=False)
+        self.nfe = W.HTML()
+        with plt.ioff():
+            self.fig, self.ax = plt.subplots(figsize=(4, 2.5))
+        self.line, = self.ax.plot([], [], "o-")
+        self.ax.set_xlim(0, 6.3); self.ax.set_ylim(-1.1, 1.1)
+        self.steps.observe(self._update, names="value")
+        self._update()
+        self.widget = W.VBox([self.steps, self.nfe, self.fig.canvas])
+
+    def _update(self, change=None):
+        t = np.linspace(0, 6.3, self.steps.value)
+        self.line.set_data(t, np.sin(t))
+        self.nfe.value = f"NFE = {self.steps.value}"
+        self.fig.canvas.draw_idle()
+
+display(Wave().widget)'''
+    broken = '''tol = W.FloatLogSlider(value=1e-6, min=-9, max=-1, description="tol")
+shown = W.Label("tolerance 1e-6")
+def on_tol(change):
+    raise RuntimeError("harness: a callback that fails when the slider moves")
+tol.observe(on_tol, names="value")
+display(W.VBox([tol, shown]))'''
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Harness lesson\n\nA notebook the browser tests use to check themselves."),
+        nbformat.v4.new_code_cell(explorer),
+        nbformat.v4.new_code_cell(broken),
+        nbformat.v4.new_code_cell('print("harness: a message on stderr", file=sys.stderr)'),
+        nbformat.v4.new_code_cell('raise ValueError("harness: a cell that fails")'),
+    ]
+    nbformat.write(nb, path)
+
+
+def test_the_harness_sees_changes_and_errors(browser, tmp_path):
+    """The checks can fail: on a notebook with known faults they report each one, and the working explorer passes.
+
+    This also runs the lecture command itself, ``voila NOTEBOOK`` on one notebook.
+    """
+    notebook = tmp_path / "00_harness.ipynb"
+    _harness_notebook(notebook)
+    artifacts = _fresh(ARTIFACTS / "00_harness")
+    with bs.VoilaServer(notebook, artifacts / "voila.log", env=SERVER_ENV) as server:
+        report = inspect(bs.Dashboard(browser, server.url, artifacts), notebook.name, max_sliders=2)
+        log_errors = bs.server_log_errors(server.log())
+    assert report["title"] == "Harness lesson"
+    assert report["visible_code_cells"] == 0
+    assert report["sliders"] == ["steps", "tol"]
+    keyboard, mouse, broken = report["moves"]
+    for move in (keyboard, mouse):  # the working explorer: both the plot and the NFE text answer
+        assert move["value_after"] != move["value_before"], move
+        assert move["plot_changed"] and move["readout_changed"], move
+        assert move["readouts_after"] == [f"NFE = {int(float(move['value_after']))}"], move
+    assert (keyboard["how"], mouse["how"]) == ("keyboard", "mouse")
+    assert broken["value_after"] != broken["value_before"] and not broken["changed"], broken
+    errors = "\n".join(report["errors"])
+    assert "harness: a callback that fails when the slider moves" in errors  # seen only on the websocket
+    assert "harness: a message on stderr" in errors  # stderr output on the page
+    assert "harness: a cell that fails" in errors  # an error output on the page
+    assert any("Error at server while executing cell" in line for line in log_errors)  # and in the server log
+
+
+@pytest.mark.parametrize("notebook", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_dashboard(lessons, notebook):
+    dashboard = lessons.take(notebook)
+    report = inspect(dashboard, notebook.name)
+    where = f"(screenshots, page.html, console.txt and report.json in {dashboard.artifacts})"
+
+    assert not report["errors"], f"{notebook.name} shows errors in the browser {where}:\n" + "\n".join(report["errors"])
+    assert report["title"], f"{notebook.name}: no title (a Markdown '# …' heading) on the dashboard {where}"
+    assert report["visible_code_cells"] == 0, f"{notebook.name}: the dashboard shows code cells {where}"
+    assert report["moves"], (
+        f"{notebook.name}: no slider found on the dashboard, so nothing a student can move was tested; "
+        f"widgets seen: {report['render_state']} {where}"
+    )
+    for move in report["moves"]:
+        assert move["value_after"] != move["value_before"], (
+            f"{notebook.name}: the slider '{move['slider']}' did not move with the {move['how']} {where}")
+        assert move["changed"], (
+            f"{notebook.name}: moving '{move['slider']}' with the {move['how']} "
+            f"({move['value_before']} → {move['value_after']}) changed neither plot nor readout {where}")
+    if any(m["has_plot"] for m in report["moves"]):
+        assert any(m["plot_changed"] for m in report["moves"]), f"{notebook.name}: no plot changed {where}"
+    if any(m["has_readout"] for m in report["moves"]):
+        assert any(m["readout_changed"] for m in report["moves"]), (
+            f"{notebook.name}: no NFE/error readout changed {where}")
+
+
+def test_lessons_server_log_is_clean(lessons):
+    """After every lesson ran on it (tests run in file order), the shared server logged no error."""
+    errors = bs.server_log_errors(lessons.server.log())
+    assert not errors, f"the Voilà server logged errors (see {lessons.server.log_path}):\n" + "\n".join(errors)

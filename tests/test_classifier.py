@@ -1,0 +1,346 @@
+"""ResNet, RK-Net and ODE-Net on the 8×8 digits: parameters, NFE counting, gradients, training,
+checkpoints, the test-time tolerance sweep, the explorer and the lesson's exercise checks."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from odeteach import solve  # noqa: E402
+from odeteach.classifier import (CHECKPOINT_DIR, KINDS, History, SweepPoint, TrainConfig, below_the_floor,  # noqa: E402
+                                 breakdown_tolerance,
+                                 checkpoint_path, count_parameters, evaluate, load_pretrained, loosest_safe_tolerance,
+                                 make_model, resolve_device, save_checkpoint, tolerance_sweep, train, train_checkpoints)
+from odeteach.data.digits import Digits, load_digits  # noqa: E402
+from odeteach.exercises import lesson04  # noqa: E402
+from odeteach.widgets.classifier import LossCurve, ToleranceExplorer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    """A 96-image training subset and 64 test images: enough to see training work, fast."""
+    return Digits(digits.x_train[:96], digits.y_train[:96], digits.x_test[:64], digits.y_test[:64])
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return {kind: load_pretrained(kind, device="cpu") for kind in KINDS}
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+
+
+def test_parameter_counts_and_the_papers_ratio():
+    counts = {kind: count_parameters(make_model(kind)) for kind in KINDS}
+    assert counts["rknet"] == counts["odenet"]                 # same dynamics, different solver
+    assert counts["odenet"] <= 0.40 * counts["resnet"]         # the issue's target
+    # Where the saving comes from: 6 blocks of 18C² + 8C against one of 18C² + 26C (C = 32).
+    c = 32
+    assert counts["resnet"] - counts["odenet"] == 6 * (18 * c * c + 8 * c) - (18 * c * c + 26 * c)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_shapes(kind):
+    model = make_model(kind)
+    out = model(torch.rand(5, 1, 8, 8))
+    assert out.shape == (5, 10) and torch.isfinite(out).all()
+
+
+def test_odenet_counts_its_evaluations_like_the_solver():
+    model = make_model("odenet", adjoint=False)
+    x = torch.rand(7, 1, 8, 8)
+    with torch.no_grad():
+        model(x)
+        h0 = model.downsampling(x)
+        stats = solve(model.feature.func, h0, torch.tensor([0.0, 1.0]), rtol=1e-3, atol=1e-3).stats
+    assert model.ode_block.nfe_forward == stats.nfe > 6
+    looser = model.ode_block
+    looser.rtol = looser.atol = 1e-1
+    with torch.no_grad():
+        model(x)
+    assert looser.nfe_forward < stats.nfe
+
+
+def test_rknet_backward_takes_one_vjp_per_evaluation():
+    model = make_model("rknet")
+    F.cross_entropy(model(torch.rand(4, 1, 8, 8)), torch.tensor([0, 1, 2, 3])).backward()
+    assert model.ode_block.nfe_forward == 16          # 4 steps of RK4
+    assert model.ode_block.nfe_backward == 16
+
+
+def test_adjoint_gradients_agree_with_backprop():
+    # A small ODE-Net (8 channels) in float64; the two gradients differ by the solvers' errors only.
+    torch.manual_seed(1)
+    x, y = torch.rand(2, 1, 8, 8, dtype=torch.float64), torch.tensor([3, 1])
+    grads, nfes = {}, {}
+    for adjoint in (False, True):
+        model = make_model("odenet", channels=8, adjoint=adjoint, rtol=1e-5, atol=1e-5, seed=3).double()
+        F.cross_entropy(model(x), y).backward()
+        grads[adjoint] = torch.cat([p.grad.flatten() for p in model.parameters()])
+        nfes[adjoint] = (model.ode_block.nfe_forward, model.ode_block.nfe_backward)
+    assert torch.isfinite(grads[True]).all()
+    cosine = F.cosine_similarity(grads[True], grads[False], dim=0)
+    assert cosine > 0.999
+    assert nfes[True][1] > 0 and nfes[False][1] > 0
+    assert nfes[True][0] == nfes[False][0]             # the forward solve is the same
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: make_model("vgg"), "Valid kinds"),
+    (lambda: make_model("resnet", method="rk4"), "not to the resnet"),
+    (lambda: make_model("rknet", adjoint=True), "adjoint must be False"),
+    (lambda: make_model("odenet", method="euler"), "needs a step_size"),
+    (lambda: make_model("odenet", method="rk45"), "Unknown method"),
+    (lambda: make_model("odenet", channels=12), "multiple of 8"),
+    (lambda: make_model("odenet", channels=0), "positive integer"),
+    (lambda: make_model("resnet")(torch.rand(2, 3, 8, 8)), "expected images"),
+    (lambda: TrainConfig(epochs=0), "positive integer"),
+    (lambda: TrainConfig(lr=float("nan")), "finite number"),
+])
+def test_bad_input_raises_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_cuda_device_is_refused_clearly_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device(None).type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", KINDS)
+def test_trains_and_evaluates_on_cuda(kind, small):
+    model = make_model(kind, device="cuda")
+    history = train(model, small, TrainConfig(epochs=1, batch_size=32), progress=False)
+    assert math.isfinite(history.loss[-1])
+    assert evaluate(model, small.x_test, small.y_test)["accuracy"] >= 0
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def test_training_is_seeded_and_lowers_the_loss(small):
+    config = TrainConfig(epochs=4, batch_size=32, lr=3e-3, seed=5)
+    runs = []
+    for _ in range(2):
+        model = make_model("resnet", seed=5)
+        runs.append((train(model, small, config, progress=False), model))
+    (h1, m1), (h2, m2) = runs
+    assert h1.loss == h2.loss
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert len(h1.loss) == 4 * 3 and len(h1.epoch_time) == 4
+    assert sum(h1.loss[-3:]) < 0.98 * sum(h1.loss[:3])    # seeded: 0.954 on the dev machine
+
+
+def test_odenet_training_records_nfe_and_calls_back(small):
+    seen = []
+    model = make_model("odenet")
+    history = train(model, small, TrainConfig(epochs=1, batch_size=48), progress=False,
+                    on_batch=lambda h: seen.append(len(h.loss)))
+    assert seen == [1, 2]
+    assert len(history.nfe_forward) == len(history.nfe_backward) == 2
+    assert all(n >= 6 for n in history.nfe_forward) and all(n > 0 for n in history.nfe_backward)
+
+
+def test_train_checkpoints_is_reproducible(tmp_path, small):
+    config = TrainConfig(epochs=1, batch_size=48, seed=2)
+    states = []
+    for run in ("a", "b"):
+        path = train_checkpoints(tmp_path / run, kinds=("resnet",), config=config, data=small, progress=False)["resnet"]
+        states.append(torch.load(path, weights_only=True)["state_dict"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_save_and_load_round_trip(tmp_path, small):
+    model = make_model("odenet", rtol=1e-2, atol=1e-4)
+    path = save_checkpoint(model, checkpoint_path("odenet", tmp_path), train_config=TrainConfig(), history=History(loss=[1.0]))
+    loaded, history, config = load_pretrained("odenet", directory=tmp_path)
+    assert history.loss == [1.0] and config["model"]["rtol"] == 1e-2 and loaded.ode_block.atol == 1e-4
+    with torch.no_grad():
+        assert torch.equal(loaded(small.x_test[:4]), model.eval()(small.x_test[:4]))
+    with pytest.raises(FileNotFoundError, match="python -m odeteach.train digits"):
+        load_pretrained("resnet", directory=tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped checkpoints (the lesson's numbers)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shipped_checkpoints_are_small_and_load_weights_only(kind):
+    path = CHECKPOINT_DIR / f"digits_{kind}.pt"
+    assert path.stat().st_size <= 1_000_000
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    assert blob["model"]["kind"] == kind and blob["history"]["test_accuracy"]
+
+
+def test_shipped_models_reach_the_targets(shipped, digits):
+    acc = {kind: evaluate(model, digits.x_test, digits.y_test)["accuracy"] for kind, (model, _, _) in shipped.items()}
+    assert acc["odenet"] >= 0.97
+    assert abs(acc["resnet"] - acc["odenet"]) <= 0.01
+    assert acc["rknet"] >= 0.95
+    for kind, (_, history, _) in shipped.items():   # the checkpoint's own record agrees with a fresh evaluation
+        assert history.test_accuracy[-1] == pytest.approx(acc[kind], abs=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Test-time tolerance
+
+
+def test_tolerance_sweep_trades_nfe_for_accuracy(shipped, small):
+    model = shipped["odenet"][0]
+    trained = (model.ode_block.rtol, model.ode_block.atol)
+    points = tolerance_sweep(model, small.x_test, small.y_test, [1e-4, trained[0], 1e0])
+    assert (model.ode_block.rtol, model.ode_block.atol) == trained     # restored
+    tight, train_tol, loose = points
+    assert tight.nfe_per_batch > train_tol.nfe_per_batch > loose.nfe_per_batch
+    assert train_tol.accuracy == evaluate(model, small.x_test, small.y_test)["accuracy"]
+    assert tight.accuracy >= 0.9
+
+
+def test_below_the_floor_restores_the_solver(shipped, small):
+    model = shipped["odenet"][0]
+    rows = below_the_floor(model, small.x_test, small.y_test, [(None, None), ("euler", 1.0), ("rk4", 0.5)])
+    assert [r["nfe"] for r in rows] == [0, 1, 8]
+    assert (model.ode_block.method, model.ode_block.step_size) == ("dopri5", None)
+    assert rows[0]["accuracy"] < rows[2]["accuracy"]      # skipping the ODE block costs accuracy
+    with pytest.raises(ValueError, match="fixed-step"):
+        below_the_floor(model, small.x_test, small.y_test, [("dopri5", 1.0)])
+
+
+def test_tolerance_sweep_reports_solver_failures(digits):
+    model = make_model("odenet")
+    model.ode_block.max_num_steps = 2
+    point, = tolerance_sweep(model, digits.x_test[:8], digits.y_test[:8], [1e-8])
+    assert point.error is not None and "max_num_steps" in point.error and math.isnan(point.accuracy)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, d: tolerance_sweep(make_model("resnet"), d.x_test, d.y_test, [1e-3]),
+    lambda m, d: tolerance_sweep(m, d.x_test, d.y_test, []),
+    lambda m, d: tolerance_sweep(m, d.x_test, d.y_test, [0.0]),
+    lambda m, d: evaluate(m, d.x_test, d.y_test[:3]),
+    lambda m, d: evaluate(m, d.x_test, d.y_test, batch_size=0),
+])
+def test_sweep_and_evaluate_reject_bad_input(call, small):
+    with pytest.raises(ValueError):
+        call(make_model("odenet"), small)
+
+
+def points(tols, accs):
+    return [SweepPoint(t, a, 1.0, 1.0) for t, a in zip(tols, accs)]
+
+
+@pytest.mark.parametrize("tols, accs, broken, safe", [
+    ([1e-4, 1e-3, 1e-2, 1e-1], [0.98, 0.98, 0.96, 0.5], 1e-2, 1e-3),
+    ([1e-1, 1e-4, 1e-2], [0.5, 0.98, 0.975], 1e-1, 1e-2),
+    ([1e-4, 1e-3], [0.98, 0.979], None, 1e-3),
+    ([1e-4, 1e-3, 1e-2], [0.98, math.nan, 0.98], None, 1e-4),
+])
+def test_breakdown_and_safe_tolerance(tols, accs, broken, safe):
+    assert breakdown_tolerance(points(tols, accs)) == broken
+    assert loosest_safe_tolerance(points(tols, accs)) == safe
+
+
+# --------------------------------------------------------------------------------------------
+# Widgets
+
+
+def test_tolerance_explorer_follows_the_slider(shipped, small):
+    model = shipped["odenet"][0]
+    explorer = ToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 1))
+    assert len(explorer.points) == 5 and "trained at 1e-03" in explorer.readout.value
+    seen = set()
+    for tol in (1e-4, 1e-2, 1e0, 1e-3):
+        explorer.tol.value = tol
+        point = explorer.points[round(math.log10(tol), 6)]
+        assert f"{100 * point.accuracy:.2f}%" in explorer.readout.value
+        assert f"NFE <b>{point.nfe_per_batch:.0f}</b>" in explorer.readout.value
+        assert list(explorer.cursors[0].get_xdata()) == [tol, tol]
+        seen.add(explorer.readout.value)
+    assert len(seen) == 4
+    nfe = [explorer.points[round(math.log10(t), 6)].nfe_per_batch for t in (1e-4, 1e-2, 1e0)]
+    assert nfe[0] > nfe[1] > nfe[2]
+    # a cache primed with measured points is used as is, and other positions are evaluated on demand
+    primed = ToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 2), precompute=False,
+                               points=[explorer.points[0.0]], value=1.0)
+    assert list(primed.points) == [0.0] and f"{100 * explorer.points[0.0].accuracy:.2f}%" in primed.readout.value
+    primed.tol.value = 1e-2
+    assert sorted(primed.points) == [-2.0, 0.0]
+    assert explorer.nfe_line.get_xdata().tolist() == [1e-4, 1e-3, 1e-2, 1e-1, 1e0]
+
+
+def test_tolerance_explorer_shows_failures_without_traceback(digits):
+    model = make_model("odenet")
+    model.ode_block.max_num_steps = 3
+    explorer = ToleranceExplorer(model, digits.x_test[:8], digits.y_test[:8], log10_range=(-8, 0, 4), precompute=False)
+    for tol in (1e-8, 1e-4, 1e0):
+        explorer.tol.value = tol
+        text = explorer.readout.value
+        assert "Traceback" not in text
+        assert ("solver failed" in text) == (explorer.points[round(math.log10(tol), 6)].error is not None)
+    assert any(p.error for p in explorer.points.values())
+
+
+def test_tolerance_explorer_refuses_a_resnet(digits):
+    with pytest.raises(TypeError, match="ODE-Net"):
+        ToleranceExplorer(make_model("resnet"), digits.x_test, digits.y_test)
+
+
+def test_loss_curve_draws_histories():
+    curve = LossCurve(("resnet", "odenet"), every=2)
+    curve.update(History(loss=[2.0, 1.0, 0.5, 0.4]), "odenet")
+    assert list(curve.lines["odenet"].get_ydata()) == [2.0, 1.0, 0.5, 0.4]
+    curve.update(History(loss=[2.0, 1.5, 1.0]), "resnet")          # not every 2nd batch: not drawn yet
+    assert len(curve.lines["resnet"].get_xdata()) == 0
+    curve.update(History(loss=[2.0, 1.5, 1.0]), "resnet", force=True)
+    assert len(curve.lines["resnet"].get_xdata()) == 3
+    with pytest.raises(ValueError, match="unknown curve"):
+        curve.watch("vgg")
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise checks: a right answer passes, wrong ones fail with a hint
+
+
+def concat_right(t, h):
+    return torch.cat([torch.ones_like(h[:, :1]) * t, h], dim=1)
+
+
+@pytest.mark.parametrize("check, args, ok", [
+    (lesson04.check_parameter_formulas, (lambda c: 6 * (18 * c * c + 8 * c), lambda c: 18 * c * c + 26 * c), True),
+    (lesson04.check_parameter_formulas, (lambda c: 6 * (18 * c * c + 8 * c), lambda c: 18 * c * c + 8 * c), False),
+    (lesson04.check_parameter_formulas, (lambda c: 18 * c * c + 8 * c, lambda c: 18 * c * c + 26 * c), False),
+    (lesson04.check_parameter_formulas, (None, None), False),
+    (lesson04.check_concat_time, (concat_right,), True),
+    (lesson04.check_concat_time, (lambda t, h: torch.cat([h, torch.ones_like(h[:, :1]) * t], dim=1),), False),
+    (lesson04.check_concat_time, (lambda t, h: torch.cat([torch.zeros_like(h[:, :1]), h], dim=1),), False),
+    (lesson04.check_concat_time, (lambda t, h: 1 / 0,), False),
+    (lesson04.check_safe_tolerance, (lambda p, d: loosest_safe_tolerance(p, drop=d),), True),
+    (lesson04.check_safe_tolerance, (lambda p, d: max(x.tol for x in p),), False),
+    (lesson04.check_safe_tolerance, (None,), False),
+])
+def test_exercise_checks(check, args, ok):
+    result = check(*args)
+    assert bool(result) is ok
+    assert ("✅" in str(result)) is ok
+    if not ok:
+        assert "Hint" in result.message

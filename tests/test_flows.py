@@ -1,0 +1,395 @@
+"""Continuous normalizing flows (lesson 6): traces, densities, sampling, training, checkpoints, explorers.
+
+Tolerances are stated where they are used. Random numbers all come from fixed seeds, so the
+statistical tests are deterministic: each was checked to pass with room to spare, and each
+would fail for a biased estimator (a bias of 5 standard errors is far outside the limit).
+"""
+
+import math
+import time
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from odeteach import SolverError  # noqa: E402
+from odeteach.data.densities import DENSITIES, sample as sample_density  # noqa: E402
+from odeteach.exercises import lesson06  # noqa: E402
+from odeteach.flows import (CHECKPOINT_DIR, CNF, ConcatTimeMLP, base_log_prob, draw_noise, exact_trace,  # noqa: E402
+                            grid_mass, hutchinson_trace, load_checkpoint, log_prob_frames, log_prob_grid, pretrained,
+                            save_checkpoint, trace_cost, train_cnf)
+
+
+def random_cnf(seed=0, hidden=32, dtype=torch.float32):
+    torch.manual_seed(seed)
+    cnf = CNF(2, hidden, 2)
+    return cnf.to(dtype)
+
+
+def wild_cnf(seed=0, scale=4.0):
+    """A random CNF with a strongly curved field, so that tolerance matters."""
+    cnf = random_cnf(seed)
+    with torch.no_grad():
+        cnf.field.linears[-1].weight.mul_(scale)
+        cnf.field.linears[0].weight.mul_(scale / 2)
+    return cnf
+
+
+def jacobian_trace(field, t, z):
+    jac = torch.autograd.functional.jacobian(lambda x: field(t, x).sum(0), z)   # (D, N, D)
+    return torch.einsum("ini->n", jac)
+
+
+# --------------------------------------------------------------------------------------------
+# Traces
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_exact_trace_matches_full_jacobian(dim):
+    torch.manual_seed(dim)
+    field = ConcatTimeMLP(dim, 16, 2).double()
+    z = torch.randn(7, dim, dtype=torch.float64, requires_grad=True)
+    got = exact_trace(field(0.3, z), z)
+    assert torch.allclose(got, jacobian_trace(field, torch.tensor(0.3, dtype=torch.float64), z.detach()), atol=1e-12)
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "rademacher"])
+def test_hutchinson_is_unbiased(noise):
+    """E[εᵀJε] = tr J: mean of 4000 estimates per point within 4 standard errors of the exact trace."""
+    torch.manual_seed(1)
+    field = ConcatTimeMLP(3, 16, 2).double()
+    z = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    f = field(0.5, z)
+    exact = exact_trace(f, z).detach()
+    m = 4000
+    g = torch.Generator().manual_seed(11)
+    zz = z.detach().repeat(m, 1).requires_grad_(True)
+    e = draw_noise(zz.shape, noise, generator=g, dtype=torch.float64)
+    est = hutchinson_trace(field(0.5, zz), zz, e).detach().reshape(m, 5)
+    se = est.std(0) / math.sqrt(m)
+    zscores = (est.mean(0) - exact) / se
+    assert (zscores.abs() < 4).all(), zscores
+    assert (est.std(0) > 0).all()       # a real estimator, not the exact trace in disguise
+
+
+def test_rademacher_variance_not_above_gaussian():
+    """Var_Gauss(εᵀJε) = ½‖J + Jᵀ‖²_F; Rademacher removes the diagonal's share 2 Σ J_ii² (Hutchinson 1990)."""
+    torch.manual_seed(2)
+    a = torch.randn(4, 4, dtype=torch.float64)
+    sym = a + a.T
+    var_gauss = 0.5 * (sym ** 2).sum()
+    var_rad = var_gauss - 2 * (torch.diagonal(a) ** 2).sum()
+    m = 20000
+    z = torch.zeros(m, 4, dtype=torch.float64, requires_grad=True)
+    f = z @ a.T
+    for noise, want in (("gaussian", var_gauss), ("rademacher", var_rad)):
+        e = draw_noise(z.shape, noise, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        est = hutchinson_trace(f, z, e).detach()
+        assert abs(est.mean() - torch.trace(a)) < 4 * est.std() / math.sqrt(m)
+        assert abs(est.var() / want - 1) < 0.06   # sampling error of a variance from 20000 draws ≈ 1–2 %
+
+
+def test_integrated_hutchinson_log_prob_is_unbiased():
+    """With ε fixed along each path the integrated estimate of log p is unbiased too."""
+    cnf = random_cnf(3, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 1.5
+    with torch.no_grad():
+        exact = cnf.log_prob(x, rtol=1e-8, atol=1e-8)
+        m = 1500
+        est = cnf.log_prob(x.repeat(m, 1), estimator="hutchinson", noise="rademacher",
+                           generator=torch.Generator().manual_seed(6), rtol=1e-8, atol=1e-8).reshape(m, 4)
+    zscores = (est.mean(0) - exact) / (est.std(0) / math.sqrt(m))
+    assert (zscores.abs() < 4).all(), zscores
+
+
+def test_trace_cost_favours_hutchinson_in_high_dimension():
+    cost = trace_cost(dims=(2, 64), batch=64, hidden=32, repeats=5)
+    ratio = {d: c["exact"] / c["hutchinson"] for d, c in cost.items()}
+    assert ratio[64] > 4 * max(ratio[2], 1.0)   # D backward passes against one
+
+
+# --------------------------------------------------------------------------------------------
+# Densities: sign conventions, mass, round trips
+
+
+class Linear(nn.Module):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, t, z):
+        return z @ self.a.T
+
+
+def test_linear_field_matches_closed_form():
+    """dz/dt = A z maps x to z(1) = e^A x, so log p₀(x) = log N(e^A x) + tr A."""
+    a = torch.tensor([[0.3, -0.8], [0.5, -0.1]], dtype=torch.float64)
+    cnf = CNF().double()
+    cnf.field = Linear(a)
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    want = base_log_prob(x @ torch.linalg.matrix_exp(a).T) + torch.trace(a)
+    with torch.no_grad():
+        got = cnf.log_prob(x, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(got, want, atol=1e-8)
+
+
+def test_random_flow_density_integrates_to_one():
+    """Any field gives a density: ∫ p₀ over [-6, 6]² on a 100 × 100 midpoint grid is 1 within 1 %."""
+    cnf = random_cnf(4)
+    _, _, log_p = log_prob_grid(cnf, n=100, box=6.0)
+    assert abs(grid_mass(log_p, 6.0) - 1) < 0.01
+
+
+def test_frames_match_separate_solves():
+    cnf = random_cnf(5)
+    centres, log_p, nfe = log_prob_frames(cnf, [0.0, 0.4, 1.0], n=12, rtol=1e-7, atol=1e-7)
+    assert log_p.shape == (3, 12, 12) and nfe > 0
+    gy, gx = torch.meshgrid(centres, centres, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    with torch.no_grad():
+        for k, t in enumerate([0.0, 0.4]):
+            assert torch.allclose(log_p[k].reshape(-1), cnf.log_prob(pts, t=t, rtol=1e-7, atol=1e-7), atol=1e-4)
+    assert torch.allclose(log_p[2].reshape(-1), base_log_prob(pts))   # t = 1 is the base itself
+
+
+def test_sample_then_evaluate_round_trip():
+    """Backwards from z(1) to x, then forwards from x: z(1) and log p agree within 1e-4 (rtol = atol = 1e-7)."""
+    cnf = random_cnf(6, dtype=torch.float64)
+    with torch.no_grad():
+        res = cnf.sample(200, seed=1, times=torch.linspace(1, 0, 5), rtol=1e-9, atol=1e-9)
+        x = res.zs[-1]
+        zs, deltas, _ = cnf.flow(x, torch.tensor([0.0, 1.0]), rtol=1e-9, atol=1e-9)
+        z1 = torch.randn(200, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        assert torch.allclose(zs[-1], z1, atol=1e-6)
+        assert torch.allclose(cnf.log_prob(x, rtol=1e-9, atol=1e-9), res.log_p[-1], atol=1e-6)
+        # Intermediate densities along the path agree with evaluating p_t at the moved points.
+        assert torch.allclose(cnf.log_prob(res.zs[2], t=0.5, rtol=1e-9, atol=1e-9), res.log_p[2], atol=1e-6)
+    assert torch.allclose(res.log_p[0], base_log_prob(res.zs[0]))
+
+
+def test_sampling_without_log_p_is_cheaper():
+    cnf = random_cnf(7)
+    with torch.no_grad():
+        a = cnf.sample(100, seed=2, with_log_p=False)
+        b = cnf.sample(100, seed=2)
+    assert a.log_p is None and b.log_p is not None
+    assert torch.allclose(a.zs[-1], b.zs[-1], atol=1e-4)
+
+
+def test_gradients_reach_parameters():
+    cnf = random_cnf(8)
+    loss = -cnf.log_prob(sample_density("two_moons", 32)).mean()
+    loss.backward()
+    grads = [p.grad for p in cnf.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0
+
+
+def test_short_training_lowers_the_loss():
+    result = train_cnf("two_moons", iterations=8, batch=64, hidden=16, layers=2, lr=2e-2, rtol=1e-3, atol=1e-3,
+                       progress=False, seed=0)
+    assert len(result.losses) == 8 and all(n > 0 for n in result.nfe)
+    assert np.mean(result.losses[-4:]) < result.losses[0] - 0.2
+
+
+def test_bad_inputs_raise_clear_errors():
+    cnf = random_cnf(9)
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        cnf.log_prob(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        cnf.log_prob(torch.tensor([[0.0, math.nan]]))
+    with pytest.raises(ValueError, match="estimator"):
+        cnf.log_prob(torch.zeros(2, 2), estimator="skilling")
+    with pytest.raises(ValueError, match="noise"):
+        cnf.log_prob(torch.zeros(2, 2), estimator="hutchinson", noise="uniform")
+    with pytest.raises(ValueError, match="t must be in"):
+        cnf.log_prob(torch.zeros(2, 2), t=1.0)
+    with pytest.raises(ValueError, match="positive integer"):
+        cnf.sample(0)
+    with pytest.raises(ValueError, match="times must run from 1"):
+        cnf.sample(3, times=[0.0, 1.0])
+    with pytest.raises(SolverError, match="rtol"):
+        cnf.log_prob(torch.zeros(2, 2), rtol=-1)
+    with pytest.raises(ValueError, match="Valid names"):
+        train_cnf("spiral", iterations=1)
+    with pytest.raises(ValueError, match="iterations"):
+        train_cnf("rings", iterations=0)
+    with pytest.raises(FileNotFoundError, match="python -m odeteach.train flows"):
+        load_checkpoint(CHECKPOINT_DIR / "flows_nothing.pt")
+
+
+def test_checkpoint_save_load_round_trip(tmp_path):
+    cnf = random_cnf(10)
+    path = save_checkpoint(cnf, tmp_path / "flows_test.pt", dataset="two_moons", test_nll=1.5)
+    loaded, meta = load_checkpoint(path)
+    assert meta == {"dataset": "two_moons", "test_nll": 1.5}
+    x = torch.randn(5, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded.log_prob(x), cnf.log_prob(x))
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped checkpoints
+
+
+@pytest.mark.parametrize("name", list(DENSITIES))
+def test_shipped_checkpoint_small_loadable_and_better_than_a_gaussian(name):
+    path = CHECKPOINT_DIR / f"flows_{name}.pt"
+    assert path.stat().st_size <= 1_000_000
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    assert blob["meta"]["dataset"] == name
+    cnf = pretrained(name)
+    test = sample_density(name, 400, seed=12345)
+    with torch.no_grad():
+        nll = -cnf.log_prob(test).mean().item()
+    # The best Gaussian fit of the data: its NLL is ½ log det(2πe Σ).
+    cov = torch.cov(test.T.double())
+    gaussian_nll = 0.5 * torch.logdet(2 * math.pi * math.e * cov).item()
+    assert nll < gaussian_nll - 0.15, (nll, gaussian_nll)
+    # The number stored at training time (2000 test points) agrees with this subset within sampling error.
+    assert abs(nll - blob["meta"]["test_nll"]) < 0.15
+
+
+def test_shipped_flow_density_integrates_to_one():
+    """The trained two-moons density integrates to 1 within 2 % over [-6, 6]² (100 × 100 midpoint grid)."""
+    _, _, log_p = log_prob_grid(pretrained("two_moons"), n=100, box=6.0)
+    assert abs(grid_mass(log_p, 6.0) - 1) < 0.02
+
+
+def test_train_registry_names_flows():
+    from odeteach.train import TARGETS
+    import importlib
+    module, function, _ = TARGETS["flows"]
+    assert callable(getattr(importlib.import_module(module), function))
+
+
+# --------------------------------------------------------------------------------------------
+# Exercises
+
+
+def test_exercise_checks_accept_correct_and_reject_wrong():
+    def divergence(func, z):
+        z = z.requires_grad_(True)
+        f = func(z)
+        return sum(torch.autograd.grad(f[:, i].sum(), z, retain_graph=True)[0][:, i] for i in range(z.shape[1]))
+
+    def all_entries(func, z):
+        z = z.requires_grad_(True)
+        return torch.autograd.grad(func(z).sum(), z)[0].sum(-1)
+
+    def hutchinson(func, z, e):
+        z = z.requires_grad_(True)
+        return (torch.autograd.grad((func(z) * e).sum(), z)[0] * e).sum(-1)
+
+    def linear_flow(x, a):
+        return base_log_prob(x @ torch.linalg.matrix_exp(-a).T) - torch.trace(a)
+
+    assert lesson06.check_divergence(divergence)
+    assert not lesson06.check_divergence(all_entries)
+    assert "diagonal" in lesson06.check_divergence(all_entries).message
+    assert not lesson06.check_divergence(None)
+    assert lesson06.check_hutchinson(hutchinson)
+    assert not lesson06.check_hutchinson(lambda func, z, e: divergence(func, z))
+    assert not lesson06.check_hutchinson(lambda func, z, e: torch.zeros(3))
+    assert lesson06.check_linear_flow(linear_flow)
+    wrong_sign = lesson06.check_linear_flow(lambda x, a: linear_flow(x, a) + 2 * torch.trace(a))
+    assert not wrong_sign and "sign" in wrong_sign.message
+    assert not lesson06.check_linear_flow(lambda x, a: base_log_prob(x))
+    raising = lesson06.check_linear_flow(lambda x, a: 1 / 0)
+    assert not raising and "ZeroDivisionError" in raising.message
+
+
+# --------------------------------------------------------------------------------------------
+# Explorers
+
+
+def _cpu_ms(fn):
+    start = time.process_time()
+    fn()
+    return 1000 * (time.process_time() - start)
+
+
+def test_flow_time_explorer_morphs_and_is_instant():
+    from odeteach.widgets.flows import FlowTimeExplorer
+    cnf = random_cnf(11)
+    ex = FlowTimeExplorer(cnf, sample_density("two_moons", 100), n_samples=200, n_frames=5, grid=16)
+    assert ex.frame() == 0 and "base N(0, I)" in ex.readout.value
+    # At t = 1 the samples are the base draws and their log-density is the Gaussian's.
+    assert np.allclose(ex.scatter.get_offsets(), ex.samples[0])
+    assert np.allclose(ex.sample_log_p[0], base_log_prob(torch.tensor(ex.samples[0])).numpy(), atol=1e-5)
+    times = []
+    for value in (0.75, 0.5, 0.26, 0.0, 1.0, 0.0):
+        times.append(_cpu_ms(lambda: setattr(ex.time, "value", value)))
+        k = ex.frame()
+        assert abs(ex.times[k] - value) < 0.13
+        assert np.allclose(ex.scatter.get_offsets(), ex.samples[k])
+        assert np.allclose(ex.image.get_array(), ex.densities[k])
+        assert f"t = {ex.times[k]:.2f}" in ex.readout.value
+    assert not np.allclose(ex.samples[0], ex.samples[-1])        # the points moved
+    assert np.median(times) <= 150 and max(times) <= 450          # CPU ms; see benchmarks/README.md for the 50/150 ms target
+
+
+def test_tolerance_explorer_work_and_accuracy():
+    from odeteach.widgets.flows import ToleranceExplorer
+    cnf = wild_cnf(12, scale=8.0)
+    tols = (1e-1, 1e-3, 1e-6)
+    ex = ToleranceExplorer(cnf, n_samples=100, tolerances=tols)
+    assert ex.nfe[0] < ex.nfe[1] < ex.nfe[2]
+    assert ex.error[2] < ex.error[1] < ex.error[0]
+    for tol in tols:
+        ex.tolerance.value = tol
+        i = tols.index(tol)
+        assert f"NFE = {ex.nfe[i]}" in ex.readout.value
+        assert np.allclose(ex.scatter.get_offsets(), ex.samples[i])
+
+
+def test_tolerance_explorer_shows_solver_failures(monkeypatch):
+    from odeteach.widgets import flows as wf
+    cnf = random_cnf(13)
+    real = CNF.sample
+
+    def failing(self, *args, rtol=None, **kwargs):
+        if rtol == 1e-2:
+            raise SolverError("max_num_steps reached (test)")
+        return real(self, *args, rtol=rtol, **kwargs)
+
+    monkeypatch.setattr(CNF, "sample", failing)
+    ex = wf.ToleranceExplorer(cnf, n_samples=50, tolerances=(1e-1, 1e-2))
+    ex.tolerance.value = 1e-2
+    assert "stopped" in ex.readout.value and "max_num_steps" in ex.readout.value
+    ex.tolerance.value = 1e-1
+    assert "NFE" in ex.readout.value
+
+
+def test_trace_explorer_variance():
+    from odeteach.widgets.flows import ESTIMATOR_CHOICES, TraceEstimatorExplorer
+    cnf = random_cnf(14)
+    ex = TraceEstimatorExplorer(cnf, sample_density("two_moons", 16), repeats=40, timing_repeats=1)
+    exact = ex.stats("exact trace")
+    gauss = ex.stats("Hutchinson, Gaussian ε")
+    rad = ex.stats("Hutchinson, Rademacher ε")
+    assert exact["std_per_point"] == 0
+    assert gauss["std_per_point"] > 0 and rad["std_per_point"] > 0
+    assert rad["std_per_point"] < gauss["std_per_point"]   # in 2-D Rademacher drops the diagonal's variance
+    for label in ESTIMATOR_CHOICES:
+        ex.estimator.value = label
+        heights = np.array([bar.get_height() for bar in ex.bars])
+        assert abs(heights.sum() - 1) < 1e-9
+        assert label in ex.readout.value and "ms" in ex.readout.value
+    ex.estimator.value = "exact trace"
+    heights = np.array([bar.get_height() for bar in ex.bars])
+    assert heights.max() == 1.0                             # every estimate in the centre bin
+
+
+def test_explorers_reject_bad_input():
+    from odeteach.widgets.flows import FlowTimeExplorer, TraceEstimatorExplorer
+    with pytest.raises(TypeError, match="CNF"):
+        FlowTimeExplorer("moons")
+    with pytest.raises(ValueError, match="n_frames"):
+        FlowTimeExplorer(random_cnf(), n_frames=1)
+    with pytest.raises(ValueError, match="points"):
+        TraceEstimatorExplorer(random_cnf(), torch.zeros(3, 3))

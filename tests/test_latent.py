@@ -1,0 +1,255 @@
+"""Lesson 5: the latent ODE, the RNN baseline, their checkpoints, the explorer and the exercise checks."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from odeteach import latent as L  # noqa: E402
+from odeteach.data.spirals import OBSERVED_COUNTS, PLACEMENTS, make_spirals, observe, subsample  # noqa: E402
+from odeteach.exercises import lesson05 as ex  # noqa: E402
+from odeteach.train import TARGETS  # noqa: E402
+from odeteach.widgets.latent import LatentSpiralExplorer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_spirals(40, seed=5)
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return L.load_pretrained()
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return L.spiral_data()[1]
+
+
+# ---------------------------------------------------------------- the ELBO's pieces
+def test_backward_inputs_by_hand():
+    times = torch.tensor([[0.5, 1.0, 1.75]])
+    x = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+    want = torch.tensor([[[5.0, 6.0, 0.75], [3.0, 4.0, 0.5], [1.0, 2.0, 0.5]]])
+    assert torch.equal(L.backward_inputs(times, x), want)
+    with pytest.raises(ValueError, match="increasing"):
+        L.backward_inputs(torch.tensor([[1.0, 0.5]]), x[:, :2])
+    with pytest.raises(ValueError, match="shape|same"):
+        L.backward_inputs(times, x[:, :2])
+
+
+def test_kl_closed_form_against_monte_carlo():
+    mean, logvar = torch.tensor([[0.7, -1.2]], dtype=torch.float64), torch.tensor([[-0.5, 0.9]], dtype=torch.float64)
+    q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
+    z = q.sample((200000,))
+    mc = (q.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(-1).mean()
+    assert float(L.kl_standard_normal(mean, logvar)) == pytest.approx(float(mc), rel=0.02)
+    assert float(L.kl_standard_normal(torch.zeros(1, 4), torch.zeros(1, 4))) == 0.0
+
+
+def test_gaussian_log_likelihood_matches_torch():
+    gen = torch.Generator().manual_seed(0)
+    x, m = torch.randn(3, 7, 2, generator=gen), torch.randn(3, 7, 2, generator=gen)
+    want = torch.distributions.Normal(m, 0.3).log_prob(x).sum(dim=(1, 2))
+    assert torch.allclose(L.gaussian_log_likelihood(x, m, 0.3), want, atol=1e-5)
+
+
+def test_reparameterize_moments_and_gradient():
+    mean = torch.tensor([1.0, -3.0], requires_grad=True)
+    logvar = torch.tensor([0.0, math.log(0.09)], requires_grad=True)
+    z = L.reparameterize(mean, logvar, n_samples=50000, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (50000, 2)
+    assert torch.allclose(z.mean(0), mean.detach(), atol=0.02) and torch.allclose(z.std(0), torch.tensor([1.0, 0.3]), rtol=0.02)
+    z.sum().backward()
+    assert torch.allclose(mean.grad, torch.full((2,), 50000.0)) and logvar.grad.abs().min() > 0
+
+
+# ---------------------------------------------------------------- models
+def test_model_shapes_and_sizes(small):
+    model = L.LatentODE()
+    idx = subsample(100, 30, "random", generator=torch.Generator().manual_seed(0), batch=len(small))
+    times, x = observe(small, idx)
+    elbo, log_lik, kl = model.elbo(small.t, idx, times, x)
+    assert elbo.shape == log_lik.shape == kl.shape == (40,)
+    assert torch.allclose(elbo, log_lik - kl) and (kl >= 0).all()
+    path, samples = model.predict(times, x, small.t_extrapolate.new_tensor([0.0, 1.0, 2.5]), n_samples=3)
+    assert path.shape == (40, 3, 2) and samples.shape == (3, 40, 3, 2) and model.last_nfe > 0
+    assert model.encoder.rnn.hidden_size == 25 and model.config["latent_dim"] == 4
+    assert model.dynamics.net[0].out_features == 20 and model.decoder.net[0].out_features == 20
+    rnn = L.RNNBaseline()
+    assert rnn.rnn.hidden_size == 25
+    assert rnn.extrapolate(times, x, small.t_extrapolate).shape == (40, 50, 2)
+    assert rnn.teacher_forced(times, x).shape == (40, 29, 2)
+
+
+def test_recognition_rnn_reads_time_gaps(small):
+    # The same points at different times must give a different posterior: Δt is an input.
+    enc = L.RecognitionRNN()
+    idx = subsample(100, 20, "uniform", batch=2)
+    times, x = observe(small[:2], idx)
+    m1, _ = enc(times, x)
+    m2, _ = enc(times * 0.5, x)
+    assert not torch.allclose(m1, m2)
+
+
+@pytest.mark.parametrize("trainer", [L.train_latent_ode, L.train_rnn])
+def test_short_training_is_seeded_and_moves_the_weights(small, trainer):
+    kwargs = dict(batch_size=16, seed=3, progress=False, n_observed=(10, 20))
+    model1, log1 = trainer(small, 4, **kwargs)
+    _, log2 = trainer(small, 4, **kwargs)
+    torch.manual_seed(3)
+    fresh = type(model1)()  # the same seeded initialisation, untrained
+    assert log1.losses == log2.losses and len(log1.losses) == 4  # seeded
+    assert all(math.isfinite(v) for v in log1.losses)
+    assert any(not torch.equal(a, b) for a, b in zip(model1.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_rnn_short_training_lowers_loss(small):
+    _, log = L.train_rnn(small, 25, batch_size=16, seed=3, progress=False, n_observed=(10, 20))
+    assert sum(log.losses[-8:]) < 0.8 * sum(log.losses[:8])
+
+
+def test_shipped_training_curves_went_down(pretrained):
+    _, _, latent_log, rnn_log = pretrained
+    first, last = (sum(v) / len(v) for v in (latent_log.losses[:50], latent_log.losses[-50:]))
+    assert first > 50 and last < 0  # −ELBO per point: from a blank decoder to near the noise level
+    assert sum(rnn_log.losses[-50:]) < 0.5 * sum(rnn_log.losses[:50])
+
+
+@pytest.mark.parametrize("kwargs, match", [({"iterations": 0}, "iterations"), ({"iterations": 2.5}, "iterations"),
+                                           ({"iterations": 2, "batch_size": 0}, "batch_size"),
+                                           ({"iterations": 2, "lr": -1.0}, "lr")])
+def test_bad_training_arguments(small, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        L.train_latent_ode(small, progress=False, **kwargs)
+
+
+# ---------------------------------------------------------------- checkpoints and the Table-2 target
+@pytest.mark.parametrize("path, kind", [(L.LATENT_CHECKPOINT, "latent_ode"), (L.RNN_CHECKPOINT, "rnn")])
+def test_checkpoints_small_and_safe_to_load(path, kind):
+    assert path.exists() and path.stat().st_size <= 1_000_000
+    blob = torch.load(path, weights_only=True)
+    assert blob["kind"] == kind and len(blob["losses"]) > 100 and blob["seconds"] > 0
+
+
+def test_latent_ode_beats_rnn_on_held_out(pretrained, held_out):
+    latent, rnn, _, _ = pretrained
+    table = L.rmse_table(latent, rnn, held_out)
+    for n in OBSERVED_COUNTS:
+        assert 0 < table["Latent ODE"][n] < table["RNN"][n], (n, table)
+    assert table["RNN"][100] < table["RNN"][30]  # the RNN needs many points; the latent ODE much fewer
+    # The noisy targets add the noise variance σ² (independent noise) to the clean MSE.
+    clean = L.extrapolation_rmse(latent, held_out, 50, against="clean")
+    assert table["Latent ODE"][50] ** 2 == pytest.approx(clean ** 2 + held_out.noise_std ** 2, rel=0.1)
+
+
+def test_extrapolation_rmse_rejects_bad_input(pretrained, held_out):
+    with pytest.raises(TypeError, match="LatentODE or an RNNBaseline"):
+        L.extrapolation_rmse(torch.nn.Linear(2, 2), held_out, 30)
+    with pytest.raises(ValueError, match="against"):
+        L.extrapolation_rmse(pretrained[0], held_out, 30, against="both")
+
+
+def test_missing_checkpoint_has_clear_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m odeteach.train spirals"):
+        L.load_pretrained(tmp_path / "none.pt")
+
+
+def test_train_command_writes_loadable_checkpoints(tmp_path, capsys):
+    assert TARGETS["spirals"][:2] == ("odeteach.latent", "train_checkpoints")
+    table = L.train_checkpoints(tmp_path, latent_iterations=3, rnn_iterations=3, progress=False)
+    latent, rnn, llog, rlog = L.load_pretrained(tmp_path / L.LATENT_CHECKPOINT.name, tmp_path / L.RNN_CHECKPOINT.name)
+    assert len(llog.losses) == 3 and len(rlog.losses) == 3
+    assert set(table) == {"RNN", "Latent ODE"} and "held-out" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the explorer
+@pytest.fixture(scope="module")
+def explorer(pretrained, held_out):
+    latent, rnn, _, _ = pretrained
+    return LatentSpiralExplorer(latent, rnn, held_out, n_samples=4)
+
+
+def test_explorer_draws_everything(explorer):
+    n = explorer.n_grid
+    assert explorer.recon.get_xydata().shape == (n, 2) and explorer.extra.get_xydata().shape == (51, 2)
+    assert explorer.artists["points"][0].get_offsets().shape == (30, 2)
+    assert sum(len(line.get_xdata()) > 0 for line in explorer.samples) == 4
+    assert "latent ODE" in explorer.readout.value and math.isfinite(explorer.rmse_latent)
+
+
+@pytest.mark.parametrize("placement", PLACEMENTS)
+@pytest.mark.parametrize("n_observed", [3, 30, 100])
+def test_explorer_controls(explorer, placement, n_observed):
+    explorer.placement.value = placement
+    explorer.n_observed.value = n_observed
+    assert explorer.artists["points"][1].get_offsets().shape == (n_observed, 2)
+    assert f"{n_observed} observed points, {placement}" in explorer.readout.value
+    assert math.isfinite(explorer.rmse_latent) and math.isfinite(explorer.rmse_rnn)
+
+
+def test_explorer_resample_spiral_and_samples(explorer):
+    explorer.placement.value = "random"
+    explorer.n_observed.value = 30
+    before = explorer.artists["points"][0].get_offsets().copy()
+    explorer.resample.click()
+    assert not (explorer.artists["points"][0].get_offsets() == before).all()
+    explorer.spiral.value = 7
+    assert explorer.readout.value.startswith("spiral 7")
+    explorer.n_samples.value = 0
+    assert all(len(line.get_xdata()) == 0 for line in explorer.samples)
+    assert "posterior spread" not in explorer.readout.value
+
+
+def test_explorer_shows_errors_without_raising(explorer, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(explorer.latent, "predict", broken)
+    explorer.spiral.value = 3
+    assert "Could not update" in explorer.readout.value and "boom" in explorer.readout.value
+
+
+def test_explorer_rejects_wrong_models(held_out):
+    with pytest.raises(TypeError, match="LatentODE"):
+        LatentSpiralExplorer(L.RNNBaseline(), L.RNNBaseline(), held_out)
+
+
+# ---------------------------------------------------------------- exercise checks
+def test_check_kl():
+    assert ex.check_kl(L.kl_standard_normal)
+    assert ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).sum(-1))
+    bad = ex.check_kl(lambda m, lv: (m ** 2 + lv.exp() - lv - 1).sum(-1))
+    assert not bad and "factor of 2" in bad.message
+    assert not ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv - lv.exp() - 1).sum(-1))
+    assert not ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1))  # not summed
+    assert "not attempted" in ex.check_kl(None).message
+
+
+def test_check_reparameterize():
+    assert ex.check_reparameterize(lambda m, lv: m + (0.5 * lv).exp() * torch.randn_like(m))
+    spread = ex.check_reparameterize(lambda m, lv: m + lv.exp() * torch.randn_like(m))
+    assert not spread and "σ²" in spread.message
+    assert not ex.check_reparameterize(lambda m, lv: torch.distributions.Normal(m, (0.5 * lv).exp()).sample())
+    assert not ex.check_reparameterize(lambda m, lv: m)
+    crashed = ex.check_reparameterize(lambda m, lv: 1 / 0)
+    assert not crashed and "ZeroDivisionError" in crashed.message
+
+
+def test_check_backward_inputs():
+    assert ex.check_backward_inputs(L.backward_inputs)
+
+    def forward_order(times, x):
+        return L.backward_inputs(times, x).flip(1)
+
+    def no_first_gap(times, x):
+        dt = torch.diff(times, dim=1, prepend=times[:, :1])
+        return torch.cat([x, dt[..., None]], dim=-1).flip(1)
+
+    assert "reversed" in ex.check_backward_inputs(forward_order).message
+    assert "Δt" in ex.check_backward_inputs(no_first_gap).message
+    assert not ex.check_backward_inputs(None)
