@@ -349,7 +349,7 @@ def train(model: Classifier, data, config: TrainConfig | None = None, *, progres
         _sync(device)
         start = time.perf_counter()
         bar = tqdm(range(n_batches), desc=f"{model.kind} epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=False)
+                   leave=True)   # a bar that closes itself breaks under Voilà ("model not found")
         for b in bar:
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             logits = model(x_train[idx])

@@ -160,7 +160,7 @@ class LessonQueue:
 def lessons(browser, request):
     # Only the lessons this run will check (``-k`` may pick some), in the order it checks them.
     selected = [item.callspec.params["notebook"] for item in request.session.items
-                if item.originalname == "test_lesson_dashboard" and hasattr(item, "callspec")]
+                if getattr(item, "originalname", None) == "test_lesson_dashboard" and hasattr(item, "callspec")]
     with bs.VoilaServer(ROOT / "notebooks", _fresh(ARTIFACTS / "_server") / "voila.log", env=SERVER_ENV) as server:
         queue = LessonQueue(browser, server, selected or LESSONS, PREFETCH)
         try:

@@ -344,3 +344,17 @@ def test_exercise_checks(check, args, ok):
     assert ("✅" in str(result)) is ok
     if not ok:
         assert "Hint" in result.message
+
+
+def test_figures_print_nothing_outside_a_kernel(capsys):
+    # Outside IPython the Agg figure must not be "displayed" as Figure(...) text on stdout.
+    curve = LossCurve(("odenet",))
+    assert curve.widget is not None
+    assert "Figure(" not in capsys.readouterr().out
+
+
+def test_progress_bars_stay_after_training(small, capsys):
+    # leave=True: a finished bar stays (a bar that closes itself shows "model not found" under Voilà).
+    train(make_model("resnet"), small, TrainConfig(epochs=1, batch_size=96), progress=True)
+    err = capsys.readouterr().err
+    assert "resnet epoch 1/1: 100%" in err and err.endswith("\n")

@@ -157,7 +157,7 @@ def _fetch(url: str, target: Path, *, timeout: float, progress: bool) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name,
-                      disable=not progress, leave=False) as bar:
+                      disable=not progress, leave=True) as bar:
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullLocator
 import numpy as np
 import torch
 from ipywidgets import HTML, FloatLogSlider, Output, VBox, Widget
@@ -24,14 +25,29 @@ __all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 DEFAULT_TOLERANCE_RANGE = (-6.0, 1.0, 0.25)
 
 
+def _in_kernel() -> bool:
+    """True inside a running IPython kernel (Jupyter, Voilà), where ``display`` reaches a frontend."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _view(fig) -> Widget:
-    """The figure's ipympl canvas, or (Agg backend, tests) an Output showing the figure."""
+    """The figure's ipympl canvas, or (Agg backend) an Output showing the figure.
+
+    Outside a kernel (plain Python, the tests) the Output stays empty: ``display`` there would
+    only print ``Figure(...)`` to stdout.
+    """
     if isinstance(fig.canvas, Widget):
         return fig.canvas
     view = Output()
-    with view:
+    if _in_kernel():
         from IPython.display import display
-        display(fig)
+        with view:
+            display(fig)
     return view
 
 
@@ -83,6 +99,9 @@ class ToleranceExplorer:
             self.fig, (self.ax_acc, self.ax_nfe) = plt.subplots(1, 2, figsize=(9.5, 3.6), sharex=True)
         self.ax_acc.set_xscale("log")
         self.ax_acc.set_xlim(10 ** lo / 1.5, 10 ** hi * 1.5)
+        # Decade ticks only (the x axis is shared): log minor ticks would double every redraw's cost.
+        self.ax_acc.xaxis.set_major_locator(LogLocator(base=10, numticks=5))
+        self.ax_acc.xaxis.set_minor_locator(NullLocator())
         self.cursors = [ax.axvline(start, color="k", lw=0.8) for ax in (self.ax_acc, self.ax_nfe)]
         for ax in (self.ax_acc, self.ax_nfe):
             ax.set_xlabel("test-time tolerance (rtol = atol)")
