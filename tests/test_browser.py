@@ -260,10 +260,28 @@ def test_the_harness_sees_changes_and_errors(browser, tmp_path):
     assert any("Error at server while executing cell" in line for line in log_errors)  # and in the server log
 
 
+# What a widget view shows when its model is missing on the page.
+_MODEL_NOT_FOUND = ("Error displaying widget: model not found", "widget model not found")
+
+
+def _only_missing_models(errors: list[str]) -> bool:
+    return bool(errors) and all(any(m in e for m in _MODEL_NOT_FOUND) for e in errors)
+
+
 @pytest.mark.parametrize("notebook", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_dashboard(lessons, notebook):
     dashboard = lessons.take(notebook)
     report = inspect(dashboard, notebook.name)
+    if _only_missing_models(report["errors"]):
+        # Seen once in a while on this 2-core machine with two kernels busy: Voilà streams a widget
+        # view before the page knows its model. A real fault (a widget closed after it was shown,
+        # as tqdm's leave=False does) comes back on a fresh load; that race does not. So load once
+        # more and judge the second load; the first one's evidence stays in its own folder.
+        first = report["errors"]
+        dashboard = bs.Dashboard(lessons.browser, lessons.server.url_for(notebook),
+                                 _fresh(ARTIFACTS / f"{notebook.stem}_second_load"))
+        report = inspect(dashboard, notebook.name)
+        print(f"{notebook.name}: first load showed {first}; second load errors: {report['errors']}")
     where = f"(screenshots, page.html, console.txt and report.json in {dashboard.artifacts})"
 
     assert not report["errors"], f"{notebook.name} shows errors in the browser {where}:\n" + "\n".join(report["errors"])
