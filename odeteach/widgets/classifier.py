@@ -14,41 +14,16 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import LogLocator, NullLocator
 import numpy as np
 import torch
-from ipywidgets import HTML, FloatLogSlider, Output, VBox, Widget
+from ipywidgets import HTML, FloatLogSlider, VBox
 
 from ..classifier import Classifier, History, SweepPoint, tolerance_sweep
 from ..tableaux import TABLEAUX
+from .solvers import figure_widget
 
 __all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 
 # log10 of the slider's ends and its step: 1e-6 … 1e1 in quarter decades.
 DEFAULT_TOLERANCE_RANGE = (-6.0, 1.0, 0.25)
-
-
-def _in_kernel() -> bool:
-    """True inside a running IPython kernel (Jupyter, Voilà), where ``display`` reaches a frontend."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _view(fig) -> Widget:
-    """The figure's ipympl canvas, or (Agg backend) an Output showing the figure.
-
-    Outside a kernel (plain Python, the tests) the Output stays empty: ``display`` there would
-    only print ``Figure(...)`` to stdout.
-    """
-    if isinstance(fig.canvas, Widget):
-        return fig.canvas
-    view = Output()
-    if _in_kernel():
-        from IPython.display import display
-        with view:
-            display(fig)
-    return view
 
 
 def _key(tol: float) -> float:
@@ -123,7 +98,7 @@ class ToleranceExplorer:
         if precompute:
             for tol in self.grid:
                 self.evaluate(tol)
-        self.widget = VBox([self.tol, _view(self.fig), self.readout])
+        self.widget = VBox([self.tol, figure_widget(self.fig), self.readout])
         self.tol.observe(self._update, names="value")
         self._update()
 
@@ -194,7 +169,7 @@ class LossCurve:
         self.ax.legend(fontsize=8)
         self.fig.tight_layout()
         self.active = labels[0] if labels else None
-        self.widget = _view(self.fig)
+        self.widget = figure_widget(self.fig)
 
     def watch(self, label: str):
         """The callback for the model ``label``: ``train(model, data, on_batch=curve.watch("odenet"))``."""

@@ -19,25 +19,14 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from ipywidgets import HTML, FloatSlider, HBox, Layout, Output, SelectionSlider, ToggleButtons, VBox, Widget
+from ipywidgets import HTML, FloatSlider, HBox, Layout, SelectionSlider, ToggleButtons, VBox
 
 from ..data.densities import BOX
 from ..errors import SolverError
 from ..flows import CNF, base_log_prob, log_prob_frames
+from .solvers import figure_widget
 
 __all__ = ["FlowTimeExplorer", "ToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
-
-
-def _view(fig) -> Widget:
-    """The figure as a widget: ipympl's canvas when it is one, else the figure inside an Output."""
-    if isinstance(fig.canvas, Widget):
-        fig.canvas.header_visible = False
-        return fig.canvas
-    out = Output()
-    with out:
-        from IPython.display import display
-        display(fig)
-    return out
 
 
 def _freeze_ticks(ax):
@@ -112,7 +101,7 @@ class FlowTimeExplorer:
         self.title = self.ax_density.set_title("")
         self.fig.tight_layout()
         self.time.observe(self._update, names="value")
-        self.widget = VBox([HBox([self.time, self.readout]), _view(self.fig)])
+        self.widget = VBox([HBox([self.time, self.readout]), figure_widget(self.fig)])
         self._update()
 
     def frame(self) -> int:
@@ -199,7 +188,7 @@ class ToleranceExplorer:
         _freeze_ticks(self.ax_cost)
         self.fig.tight_layout()
         self.tolerance.observe(self._update, names="value")
-        self.widget = VBox([HBox([self.tolerance, self.readout]), _view(self.fig)])
+        self.widget = VBox([HBox([self.tolerance, self.readout]), figure_widget(self.fig)])
         self._update()
 
     def index(self) -> int:
@@ -292,7 +281,7 @@ class TraceEstimatorExplorer:
         _freeze_ticks(self.ax)
         self.fig.tight_layout()
         self.estimator.observe(self._update, names="value")
-        self.widget = VBox([self.estimator, self.readout, _view(self.fig)])
+        self.widget = VBox([self.estimator, self.readout, figure_widget(self.fig)])
         self._update()
 
     def stats(self, label: str | None = None) -> dict:

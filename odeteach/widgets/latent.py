@@ -11,11 +11,12 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
-from ipywidgets import HTML, Button, HBox, IntSlider, Layout, Output, ToggleButtons, VBox, Widget
+from ipywidgets import HTML, Button, HBox, IntSlider, Layout, ToggleButtons, VBox
 
 from ..data.spirals import PLACEMENTS, Spirals, observe, subsample
 from ..errors import SolverError
 from ..latent import LatentODE, RNNBaseline
+from .solvers import figure_widget
 
 __all__ = ["LatentSpiralExplorer"]
 
@@ -69,15 +70,7 @@ class LatentSpiralExplorer:
         ax_r.legend(loc="upper left", fontsize=7, framealpha=0.8)
         self.fig.tight_layout()
 
-        canvas = self.fig.canvas
-        if isinstance(canvas, Widget):
-            canvas.header_visible = False  # no "Figure 4" title bar above the explorer
-            view = canvas
-        else:  # not under ipympl (tests, Agg): show the figure in an Output
-            view = Output()
-            with view:
-                from IPython.display import display
-                display(self.fig)
+        view = figure_widget(self.fig)  # ipympl's canvas (no title bar), or the figure in an Output
         self._view = view
         self.widget = VBox([HBox([self.spiral, self.n_observed]), HBox([self.placement]),
                             HBox([self.n_samples, self.resample]), self.readout, view],

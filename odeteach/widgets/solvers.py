@@ -35,7 +35,7 @@ from ..stability import check_step, stability_region
 from ..tableaux import TABLEAUX
 
 __all__ = [
-    "Explorer", "figure_view", "StepSizeExplorer", "ToleranceExplorer", "StabilityExplorer",
+    "Explorer", "figure_view", "figure_widget", "StepSizeExplorer", "ToleranceExplorer", "StabilityExplorer",
     "reference_solution", "slider_values",
 ]
 
@@ -74,6 +74,15 @@ def figure_view(fig):
             display(fig)
 
     return out, refresh
+
+
+def figure_widget(fig):
+    """The widget that shows ``fig`` now: :func:`figure_view`'s view, with the figure already drawn into
+    it when that view is an ``Output`` (inline backend in a kernel). Explorers that redraw through
+    ipympl's canvas need nothing more."""
+    view, refresh = figure_view(fig)
+    refresh()
+    return view
 
 
 def _tidy(ax, log_x=False, log_y=False, n=4):
