@@ -25,9 +25,8 @@ from typing import Callable
 
 import torch
 
-from .errors import SolverError
-from .integrate import Stats, solve
-from .tableaux import METHODS, TABLEAUX
+from .inputs import StateFunc, check_inputs, check_method
+from .integrate import Stats, integrate, solve
 
 __all__ = ["odeint_adjoint", "solve_adjoint", "AdjointSolution", "adjoint_parameters"]
 
@@ -90,35 +89,10 @@ def adjoint_parameters(func, adjoint_params=None) -> tuple[torch.Tensor, ...]:
     return tuple(unique)
 
 
-class _Flat:
-    """``func`` on a flat state: splits the vector into the user's shapes and joins the result."""
-
-    def __init__(self, func, shapes, tuple_state):
-        self.func = func
-        self.shapes = [torch.Size(s) for s in shapes]
-        self.numels = [s.numel() for s in self.shapes]
-        self.tuple_state = tuple_state
-
-    def split(self, y):
-        parts = tuple(p.view(s) for p, s in zip(torch.split(y, self.numels), self.shapes))
-        return parts if self.tuple_state else parts[0]
-
-    def __call__(self, t, y):
-        out = self.func(t, self.split(y))
-        outs = tuple(out) if self.tuple_state and isinstance(out, (tuple, list)) else (out,)
-        if len(outs) != len(self.shapes) or any(not isinstance(o, torch.Tensor) or o.shape != s
-                                                for o, s in zip(outs, self.shapes)):
-            got = [tuple(o.shape) if isinstance(o, torch.Tensor) else type(o).__name__ for o in outs]
-            raise SolverError(f"func(t, y) must return dy/dt with the shape of y: expected "
-                              f"{[tuple(s) for s in self.shapes] if self.tuple_state else tuple(self.shapes[0])}, got "
-                              f"{got if self.tuple_state else got[0]}.")
-        return torch.cat([o.reshape(-1) for o in outs])
-
-
 class _AugmentedDynamics:
     """The right-hand side of the backward ODE for the flat state ``[z, a, ∂L/∂θ]``."""
 
-    def __init__(self, flat: _Flat, params, n):
+    def __init__(self, flat: StateFunc, params, n):
         self.flat = flat
         self.params = params
         self.n = n
@@ -143,12 +117,10 @@ class _AugmentedDynamics:
 
 class _AdjointFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, flat, y0, t, settings, handle, *params):
-        with torch.no_grad():
-            sol = solve(flat, y0, t, rtol=settings["rtol"], atol=settings["atol"], method=settings["method"],
-                        options=settings["options"])
-        ys = sol.ys
-        handle.stats = sol.stats
+    def forward(ctx, inputs, y0, t, settings, handle, *params):
+        with torch.no_grad():   # y0 and t are inputs.y0 and inputs.t, passed again so autograd sees them
+            ys, handle.stats, _ = integrate(inputs)
+        flat = inputs.func
         ctx.flat, ctx.settings, ctx.handle = flat, settings, handle
         ctx.save_for_backward(t, ys, *params)
         return ys
@@ -172,8 +144,7 @@ class _AdjointFunction(torch.autograd.Function):
                     stats.nfe += 1
                 back = solve(dynamics, aug, torch.stack((t[i], t[i - 1])), rtol=s["adjoint_rtol"],
                              atol=s["adjoint_atol"], method=s["adjoint_method"], options=s["adjoint_options"])
-                for name in ("nfe", "n_steps", "n_accepted", "n_rejected"):
-                    setattr(stats, name, getattr(stats, name) + getattr(back.stats, name))
+                stats = stats + back.stats
                 aug = back.ys[-1]
                 a_carried = aug[n: 2 * n]  # the adjoint just after t_{i-1}, before its own ∂L/∂z(t_{i-1})
                 # Restart z from the stored forward output (as torchdiffeq does) and add ∂L/∂z(t_{i-1}).
@@ -182,11 +153,7 @@ class _AdjointFunction(torch.autograd.Function):
             if need_t and len(t) > 1:  # ∂L/∂t_0 = -a(t_0⁺) · f(z(t_0), t_0); z(t_0) = y0 itself does not move with t_0
                 time_grad[0] = -torch.dot(flat(t[0], ys[0]), a_carried).to(t.dtype)
                 stats.nfe += 1
-        if handle.backward_stats is None:
-            handle.backward_stats = stats
-        else:
-            for name in ("nfe", "n_steps", "n_accepted", "n_rejected"):
-                setattr(handle.backward_stats, name, getattr(handle.backward_stats, name) + getattr(stats, name))
+        handle.backward_stats = stats if handle.backward_stats is None else handle.backward_stats + stats
         handle.n_backward += 1
         param_grads = []
         offset = 2 * n
@@ -205,41 +172,18 @@ def solve_adjoint(func: Callable, y0, t, *, rtol: float = 1e-7, atol: float = 1e
     After ``loss(sol.ys).backward()``, ``sol.backward_stats`` holds the backward pass's NFE and steps.
     """
     params = adjoint_parameters(func, adjoint_params)
-    tuple_state = isinstance(y0, (tuple, list))
-    states = tuple(y0) if tuple_state else (y0,)
-    if tuple_state and not states:
-        raise SolverError("y0 is an empty tuple; give at least one state tensor.")
-    for i, y in enumerate(states):
-        if not isinstance(y, torch.Tensor):
-            what = f"y0[{i}]" if tuple_state else "y0"
-            raise SolverError(f"{what} must be a torch.Tensor (or a tuple of tensors); got {type(y).__name__}.")
-    if tuple_state and any(y.dtype != states[0].dtype or y.device != states[0].device for y in states):
-        raise SolverError("all tensors of a tuple state must share one dtype and device; got "
-                          f"{[(str(y.dtype), str(y.device)) for y in states]}.")
-    if not isinstance(t, torch.Tensor):
-        try:
-            t = torch.as_tensor(t)
-        except Exception as exc:
-            raise SolverError(f"t must be a 1-D tensor of times; got {type(t).__name__}.") from exc
-    t = t.to(states[0].device)
+    inputs = check_inputs(func, y0, t, rtol, atol, method, options, flatten=True)   # the same checks as solve()
     adjoint_method = method if adjoint_method is None else adjoint_method
-    if adjoint_method not in TABLEAUX:  # fail now, not in the middle of backward()
-        raise SolverError(f"Unknown adjoint_method {adjoint_method!r}. Valid methods: {', '.join(METHODS)}.")
+    check_method(adjoint_method, "adjoint_method")   # fail now, not in the middle of backward()
     if adjoint_options is None and adjoint_method == method:
         adjoint_options = options
-    settings = dict(rtol=rtol, atol=atol, method=method, options=options,
-                    adjoint_rtol=rtol if adjoint_rtol is None else adjoint_rtol,
+    settings = dict(adjoint_rtol=rtol if adjoint_rtol is None else adjoint_rtol,
                     adjoint_atol=atol if adjoint_atol is None else adjoint_atol,
                     adjoint_method=adjoint_method, adjoint_options=adjoint_options)
-    flat = _Flat(func, [y.shape for y in states], tuple_state)
-    y0_flat = torch.cat([y.reshape(-1) for y in states])
-    handle = AdjointSolution(ts=t, ys=None, stats=Stats(), method=method, adjoint_method=adjoint_method, params=params)
-    ys = _AdjointFunction.apply(flat, y0_flat, t, settings, handle, *params)
-    if tuple_state:
-        handle.ys = tuple(part.reshape(len(t), *y.shape)
-                          for part, y in zip(torch.split(ys, flat.numels, dim=1), states))
-    else:
-        handle.ys = ys.reshape(len(t), *states[0].shape)
+    handle = AdjointSolution(ts=inputs.t, ys=None, stats=Stats(), method=method, adjoint_method=adjoint_method,
+                             params=params)
+    ys = _AdjointFunction.apply(inputs, inputs.y0, inputs.t, settings, handle, *params)
+    handle.ys = inputs.func.split_outputs(ys)
     return handle
 
 
