@@ -20,7 +20,7 @@ import torch
 
 __all__ = [
     "Problem", "exponential_decay", "damped_spiral", "harmonic_oscillator", "detest_a2", "detest_a3",
-    "kepler", "arenstorf", "van_der_pol", "lotka_volterra", "blow_up", "PROBLEMS",
+    "kepler", "arenstorf", "van_der_pol", "lotka_volterra", "blow_up",
 ]
 
 
@@ -153,6 +153,3 @@ def lotka_volterra(a=1.5, b=1.0, c=3.0, d=1.0, t1: float = 10.0) -> Problem:
 
 blow_up = Problem("blow_up", "dy/dt = y², y(0) = 1: y = 1/(1 - t) blows up at t = 1", lambda t, y: y * y, (1.0,), 0.0, 0.9,
                   lambda t: (1.0 / (1.0 - t))[:, None])
-
-PROBLEMS = {p.name: p for p in (exponential_decay(), damped_spiral, harmonic_oscillator, detest_a2, detest_a3,
-                                kepler(), arenstorf, van_der_pol(), lotka_volterra(), blow_up)}
