@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from odeteach import odeint
-from odeteach.resnet import (WEIGHT_KINDS, Dynamics, depth_study, euler_hidden_states, fitted_slope, make_resnet,
-                             ode_hidden_states)
+from odeteach.resnet import (WEIGHT_KINDS, Dynamics, MeanField, depth_study, euler_hidden_states, fitted_slope,
+                             make_resnet, ode_hidden_states, random_weights_study)
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,60 @@ def test_global_error_falls_like_one_over_n(kind, lo, hi, h0):
     assert 1.7 < study.errors[-2] / study.errors[-1] < 2.3
 
 
-def test_random_untied_weights_stop_converging(h0):
+def test_random_weights_have_the_documented_size():
+    """W1 gets noise of standard deviation `noise`, W2 `noise`/√hidden, whatever the depth."""
+    f = Dynamics(seed=0, hidden=16, wobble=0.5)
+    for depth in (64, 1024):
+        smooth = make_resnet(f, depth, "untied, smooth in t")._thetas
+        rough = make_resnet(f, depth, "untied, random", noise=0.5, seed=2)._thetas
+        d1 = torch.stack([r[0] - s[0] for r, s in zip(rough, smooth)])
+        d2 = torch.stack([r[2] - s[2] for r, s in zip(rough, smooth)])
+        assert abs(d1.std().item() - 0.5) < 0.05 and abs(d1.mean().item()) < 0.05
+        assert abs(d2.std().item() - 0.5 / 4) < 0.015
+
+
+def test_mean_field_is_the_average_field():
+    """MeanField agrees with a Monte Carlo average of f over the random weights' noise."""
     f = Dynamics(seed=0, wobble=0.5)
-    smooth = depth_study(f, h0, (4, 16, 64, 256), "untied, smooth in t")
-    rough = depth_study(f, h0, (4, 16, 64, 256), "untied, random", noise=0.5)
-    assert rough.slope > -0.6
-    assert rough.errors[-1] > 10 * smooth.errors[-1]
+    t, h = torch.tensor(0.3, dtype=torch.float64), torch.tensor([[0.4, -0.7], [1.5, 0.2]], dtype=torch.float64)
+    W1, b1, W2, b2 = f.theta(t)
+    gen = torch.Generator().manual_seed(1)
+    samples = 40_000
+    with torch.no_grad():
+        noisy_W1 = W1 + 0.5 * torch.randn(samples, *W1.shape, generator=gen, dtype=torch.float64)
+        noisy_W2 = W2 + 0.5 / 4 * torch.randn(samples, *W2.shape, generator=gen, dtype=torch.float64)
+        values = Dynamics.apply(h.expand(samples, *h.shape), t, (noisy_W1, b1, noisy_W2, b2))
+        mc, se = values.mean(0), values.std(0) / samples ** 0.5
+        bar = MeanField(f, 0.5)(t, h)
+        assert torch.all((bar - mc).abs() < 5 * se)
+        assert (bar - f(t, h)).abs().max() > 10 * se.max()        # and it is not f itself
+        assert torch.allclose(MeanField(f, 0.0)(t, h), f(t, h), rtol=1e-12, atol=1e-12)
+
+
+def test_random_weights_study_matches_networks_built_one_by_one(h0):
+    f = Dynamics(seed=0, wobble=0.5)
+    study = random_weights_study(f, h0, (4, 32), noise=0.5, seeds=(0, 3))
+    with torch.no_grad():
+        h_end = ode_hidden_states(f, h0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1]
+        for i, seed in enumerate((0, 3)):
+            for j, n in enumerate((4, 32)):
+                out = make_resnet(f, n, "untied, random", noise=0.5, seed=seed)(h0)
+                assert study.ode_errors[i, j] == pytest.approx(float((out - h_end).abs().max()), rel=1e-12)
+    assert study.ode_errors.shape == study.mean_field_errors.shape == (2, 2)
+    # one starting point works too, and gives that point's row of the batch's answer
+    one = random_weights_study(f, h0[0], (4,), noise=0.5, seeds=(0,))
+    with torch.no_grad():
+        out = make_resnet(f, 4, "untied, random", noise=0.5, seed=0)(h0[0])
+    assert one.ode_errors[0, 0] == pytest.approx(float((out - h_end[0]).abs().max()), rel=1e-8)  # own ODE solve
+
+
+def test_random_weights_bad_input():
+    with pytest.raises(ValueError, match="seed"):
+        random_weights_study(Dynamics(), torch.zeros(2, dtype=torch.float64), (4,), seeds=())
+    with pytest.raises(ValueError, match="noise"):
+        make_resnet(Dynamics(), 4, "untied, random", noise=-1.0)
+    with pytest.raises(ValueError, match="noise"):
+        MeanField(Dynamics(), noise=float("nan"))
 
 
 def test_ode_reference_is_accurate(h0):

@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from ..resnet import WEIGHT_KINDS, Dynamics, depth_study, make_resnet, ode_hidden_states
+from ..resnet import WEIGHT_KINDS, Dynamics, MeanField, depth_study, make_resnet, ode_hidden_states
 from .solvers import _ACCEPTED, _EXACT, Explorer, _tidy, _warn, slider_values
 
 __all__ = ["DepthExplorer"]
@@ -17,7 +17,8 @@ class DepthExplorer(Explorer):
 
     Controls: ``depth`` (N, IntSlider 1…256) and ``weights`` (ToggleButtons: tied, untied smooth
     in t, untied random). Readouts: ``error`` (max |h_N − h(1)| over the starting points) and
-    ``slope`` (the fitted slope of log error against log N for the current weights). Left: the
+    ``slope`` (the fitted slope of log error against log N for the current weights; for random
+    weights, where the error levels off and no slope is a rate, the level and what it is). Left: the
     hidden states of each starting point in the plane, with the ODE's trajectories dashed.
     Right: error against N on log–log axes, the current N starred.
     """
@@ -45,7 +46,7 @@ class DepthExplorer(Explorer):
         self.h0 = torch.stack((torch.cos(angles), torch.sin(angles)), dim=1)
         self._cache = {}
 
-        self.fig, (self.ax_plane, self.ax_err) = self._figure(1, 2, (9, 3.8))
+        self.fig, (self.ax_plane, self.ax_err) = self._figure(1, 2, (9, 3.8), layout="constrained")
         t = torch.linspace(0, 1, 101, dtype=torch.float64)
         self.ode_paths, self.studies, self.ode_lines = {}, {}, {}
         with torch.no_grad():
@@ -56,6 +57,11 @@ class DepthExplorer(Explorer):
                 path = self.ode_paths["tied" if kind == "tied" else "untied, smooth in t"]
                 self.studies[kind] = depth_study(dyn, self.h0, study_depths, kind, noise=noise, seed=seed,
                                                  h_end=torch.from_numpy(path[-1]))
+            # random per-block weights average to the mean field f̄: the ODE that those networks converge to
+            ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
+            self.mean_field_end = ode_hidden_states(MeanField(self.dynamics["untied, random"], noise), self.h0,
+                                                    ends)[-1].numpy()
+        self.ode_gap = float(np.abs(self.mean_field_end - self.ode_paths["untied, smooth in t"][-1]).max())
         all_pts = np.concatenate([p.reshape(-1, 2) for p in self.ode_paths.values()])
         lo, hi = all_pts.min(0), all_pts.max(0)
         pad = 0.2 * (hi - lo)
@@ -83,7 +89,6 @@ class DepthExplorer(Explorer):
         self.ax_err.legend(fontsize=7, loc="lower left")
         _tidy(self.ax_plane)
         _tidy(self.ax_err, log_x=True, log_y=True)
-        self.fig.tight_layout()
         if precompute:
             for kind in WEIGHT_KINDS:
                 for n in slider_values(self.depth):
@@ -98,12 +103,13 @@ class DepthExplorer(Explorer):
                 net = make_resnet(self.dynamics[kind], int(n), kind, noise=self.noise, seed=self.seed)
                 states = net.hidden_states(self.h0).numpy()
             path = self.ode_paths["tied" if kind == "tied" else "untied, smooth in t"]
-            self._cache[key] = (states, float(np.abs(states[-1] - path[-1]).max()))
+            to_mean_field = float(np.abs(states[-1] - self.mean_field_end).max())
+            self._cache[key] = (states, float(np.abs(states[-1] - path[-1]).max()), to_mean_field)
         return self._cache[key]
 
     def _update(self):
         kind, n = self.weights.value, int(self.depth.value)
-        states, err = self._result(kind, n)
+        states, err, to_mean_field = self._result(kind, n)
         path = self.ode_paths["tied" if kind == "tied" else "untied, smooth in t"]
         marker = "o" if n <= 32 else ""
         for i, (ode_line, net_line) in enumerate(zip(self.ode_lines, self.net_lines)):
@@ -114,7 +120,11 @@ class DepthExplorer(Explorer):
         self.study_line.set_data(study.depths, study.errors)
         self.err_point.set_data([n], [err])
         self.error.value = f"N = {n} blocks ({n} evaluations of f) · error at t = 1: <b>{err:.3g}</b>"
-        self.slope.value = f"fitted slope of log error vs log N: <b>{study.slope:.2f}</b>"
-        if kind == "untied, random":
-            return _warn("random per-block weights have no smooth θ(t): the error against the ODE stops falling like 1/N")
-        return ""
+        if kind != "untied, random":
+            self.slope.value = f"fitted slope of log error vs log N: <b>{study.slope:.2f}</b>"
+            return ""
+        self.error.value += f" (against the mean-field ODE: <b>{to_mean_field:.3g}</b>)"
+        self.slope.value = (f"no rate: the error levels off near <b>{self.ode_gap:.3f}</b>, "
+                            "the distance between θ(t)'s ODE and the mean-field ODE")
+        return _warn("random per-block weights average out: the network converges to the ODE of the mean "
+                     "field f̄, not to θ(t)'s ODE (dashed)")
