@@ -13,6 +13,13 @@ parameter saved by 1000 steps counts once, and a view counts as the block it liv
 input batch); they are left out of ``saved_bytes`` so what remains is what the graph adds.
 ``naive_bytes`` is the plain sum of every saved tensor's own size, counting repeats.
 
+**Mind what ``exclude`` takes away.** An excluded tensor that the computation saves *directly* is
+not counted. Backprop through ``n`` RK4 steps of ``tanh(z @ W)`` saves eight batch-sized tensors a
+step (each stage's matmul input and tanh output), but the first stage of the first step saves the
+input ``z0`` itself: excluding ``z0`` removes one of them, and a line fitted through the counts has
+an intercept of minus one batch-sized tensor, a "part that does not grow" that is only the
+exclusion. A field that copies its input first (``MLPField`` concatenates ``[z, t]``) has none.
+
 Where CUDA is present, :func:`measure_saved` with ``cuda=True`` (default when the computation
 runs on a GPU) also reports the peak of ``torch.cuda.memory_allocated`` above its starting value
 while the computation (and optionally its backward) ran.

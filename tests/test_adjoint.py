@@ -343,41 +343,108 @@ def test_drift_explorer_shows_failures_without_raising():
 
 
 def _augmented_solution(f, t, z, a, theta):
-    z = z.detach().requires_grad_(True)
-    theta = theta.detach().requires_grad_(True)
+    z, theta, t = (x.detach().requires_grad_(True) for x in (z, theta, t))
     with torch.enable_grad():
         dz = f(t, z, theta)
-        da, dth = torch.autograd.grad(dz, (z, theta), -a, allow_unused=True)
-    return dz.detach(), da, dth
+        vjps = torch.autograd.grad(dz, (z, theta, t), -a, allow_unused=True)
+    return (dz.detach(), *(torch.zeros_like(x) if v is None else v for x, v in zip((z, theta, t), vjps)))
 
 
-def test_check_augmented_dynamics():
+def _transposed_jacobian(f, t, z, a, theta):  # J a instead of aᵀ J
+    dz, _, da_th, da_t = _augmented_solution(f, t, z, a, theta)
+    J = torch.autograd.functional.jacobian(lambda y: f(t, y, theta), z)
+    return dz, -(J @ a), da_th, da_t
+
+
+@pytest.mark.parametrize("answer,hint", [
+    (lambda f, t, z, a, th: (f(t, z, th), torch.zeros_like(a), torch.zeros_like(th), 0.0), "da/dt is off"),  # placeholder
+    (lambda *args: tuple(x if i == 0 else -x for i, x in enumerate(_augmented_solution(*args))), "wrong sign"),
+    (_transposed_jacobian, "aᵀ J is not J a"),
+    (lambda *args: _augmented_solution(*args)[:3] + (torch.tensor(0.0, dtype=F64),), "da_t/dt is off"),  # no a_t
+    (lambda *args: _augmented_solution(*args)[:3], "return four things"),  # the three-part system of algorithm 1
+    (lambda *args: _augmented_solution(*args)[:3] + (-_augmented_solution(*args)[3],),
+     "da_t/dt for a time-dependent field has the wrong sign"),
+    (lambda *args: 1 / 0, "raised ZeroDivisionError"),
+])
+def test_check_augmented_dynamics_rejects_wrong_answers(answer, hint):
+    result = lesson03.check_augmented_dynamics(answer)
+    assert not result and hint in result.message
+    assert "grad_outputs=-a" not in result.message and "Hint:" in result.message
+
+
+def test_check_augmented_dynamics_passes_the_solution():
     assert lesson03.check_augmented_dynamics(_augmented_solution)
-    flipped = lambda f, t, z, a, th: tuple(x if i == 0 else -x for i, x in enumerate(_augmented_solution(f, t, z, a, th)))  # noqa: E731
-    result = lesson03.check_augmented_dynamics(flipped)
-    assert not result and "sign" in result.message
-    assert not lesson03.check_augmented_dynamics(None)
-    assert not lesson03.check_augmented_dynamics(lambda *args: 1 / 0)
+    assert "not attempted" in lesson03.check_augmented_dynamics(None).message
+
+
+def _a0(f, t0, t1, z0, a_end):
+    z = z0.clone().requires_grad_(True)
+    a0, = torch.autograd.grad(odeint(f, z, torch.stack((t0, t1)), rtol=1e-10, atol=1e-10)[-1], z, a_end)
+    return a0
 
 
 def _time_grads_solution(f, t0, t1, z0, z1, a_end):
-    z = z0.clone().requires_grad_(True)
-    a0, = torch.autograd.grad(odeint(f, z, torch.stack((t0, t1)), rtol=1e-10, atol=1e-10)[-1], z, a_end)
-    return -(a0 * f(t0, z0)).sum(), (a_end * f(t1, z1)).sum()
+    return -(_a0(f, t0, t1, z0, a_end) * f(t0, z0)).sum(), (a_end * f(t1, z1)).sum()
 
 
-def test_check_time_gradients():
+def _old_a_t_start(f, t0, t1, z0, z1, a_end):  # a_t(t1) = +dL/dt1: a_t(t0) = -a0·f0 + 2 a1·f1
+    dt1 = (a_end * f(t1, z1)).sum()
+    return -(_a0(f, t0, t1, z0, a_end) * f(t0, z0)).sum() + 2 * dt1, dt1
+
+
+@pytest.mark.parametrize("answer,hint", [
+    (lambda *args: (0.0, 0.0), "dL/dt1 is off"),                             # the placeholder
+    (lambda *args: (0.36211, -0.36211), "dL/dt1 is off"),                    # lesson 3's autonomous printout
+    (lambda *args: (2.69401, -1.41078), "dL/dt1 is off"),                    # lesson 3's driven printout
+    (lambda f, t0, t1, z0, z1, a: (-(a * f(t0, z0)).sum(), (a * f(t1, z1)).sum()), "You know a(t1), not a(t0)"),
+    (lambda *args: tuple(-x for x in _time_grads_solution(*args)), "dL/dt1 has the wrong sign"),
+    (lambda *args: (-_time_grads_solution(*args)[0], _time_grads_solution(*args)[1]), "dL/dt0 has the wrong sign"),
+    (lambda *args: (-_time_grads_solution(*args)[1], _time_grads_solution(*args)[1]), "holds when f does not depend on t"),
+    (_old_a_t_start, "dL/dt0"),
+])
+def test_check_time_gradients_rejects_wrong_answers(answer, hint):
+    result = lesson03.check_time_gradients(answer)
+    assert not result and hint in result.message
+
+
+def test_check_time_gradients_passes_the_solution():
     assert lesson03.check_time_gradients(_time_grads_solution)
-    wrong_t0 = lambda f, t0, t1, z0, z1, a: (-(a * f(t0, z0)).sum(), (a * f(t1, z1)).sum())  # noqa: E731  a(t1), not a(t0)
-    result = lesson03.check_time_gradients(wrong_t0)
-    assert not result and "dL/dt0" in result.message
-    assert not lesson03.check_time_gradients(lambda *args: (0.0, 0.0))
+    assert not lesson03.check_time_gradients("dL/dt0")
 
 
-def test_check_memory_prediction():
-    b = {n: lesson03.memory_workload(n) for n in lesson03.MEASURED_STEPS}
-    (n1, b1), (n2, b2) = sorted(b.items())
-    assert lesson03.check_memory_prediction(lambda n: b1 + (b2 - b1) / (n2 - n1) * (n - n1))
-    assert not lesson03.check_memory_prediction(lambda n: b1)            # flat: the adjoint's answer
-    assert not lesson03.check_memory_prediction(lambda n: b1 * n / n1 * 1.05)
+_STAGES = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
+
+
+def _memory_solution(method, n_steps, batch, width):
+    # One call of the field saves l1's input [z, t] (batch × 3) and tanh's output (batch × width),
+    # which l2 saves again (same storage, counted once); float64 = 8 bytes.
+    return _STAGES[method] * n_steps * 8 * batch * (2 + 1 + width)
+
+
+@pytest.mark.parametrize("answer", [
+    lambda m, n, b, w: 716_800,                                   # the placeholder: 10 RK4 steps as printed
+    lambda m, n, b, w: 71_680 * n,                                # the printed bytes per step, scaled in n only
+    lambda m, n, b, w: 17_920 * _STAGES[m] * n,                   # the printed bytes of one call, for any size
+    lambda m, n, b, w: 2_064,                                     # the adjoint's flat answer
+    lambda m, n, b, w: _STAGES[m] * n * 8 * b * (2 + w),          # forgets the time column of [z, t]
+    lambda m, n, b, w: _STAGES[m] * n * 8 * b * (3 + 2 * w),      # counts tanh's output twice (the naive sum)
+    lambda m, n, b, w: 4 * n * 8 * b * (3 + w),                   # four evaluations per step for every method
+    lambda m, n, b, w: _memory_solution(m, n, b, w) + 8 * b * 2,  # counts the input batch as a fixed part
+    lambda m, n, b, w: _memory_solution(m, n, b, w) / 2,          # float32
+])
+def test_check_memory_prediction_rejects_wrong_answers(answer):
+    result = lesson03.check_memory_prediction(answer)
+    assert not result and "is off by more than 0.1 %" in result.message
+
+
+def test_check_memory_prediction_needs_a_prediction_not_a_measurement():
+    assert lesson03.check_memory_prediction(_memory_solution)
+    cheat = lesson03.check_memory_prediction(lambda m, n, b, w: lesson03.saved_by_backprop(m, n, b, w))
+    assert not cheat and "returned 0 bytes" in cheat.message
     assert not lesson03.check_memory_prediction("12 kB")
+    assert "not attempted" in lesson03.check_memory_prediction(None).message
+    for method, n, b, w in lesson03.MEMORY_CASES:   # the cases are not the lesson's (RK4, batch 64 or 32, width 32)
+        assert (method, b, w) not in {("rk4", 64, 32), ("rk4", 32, 32), ("rk4", 16, 32)}
+        assert lesson03.saved_by_backprop(method, n, b, w) == _memory_solution(method, n, b, w)
+    with pytest.raises(ValueError, match="method must be one of"):
+        lesson03.saved_by_backprop("dopri5", 3, 2, 2)

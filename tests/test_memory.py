@@ -97,3 +97,20 @@ def test_backprop_saved_bytes_grow_in_proportion(saved_by_steps):
     assert 9.0 <= back[100] / back[10] <= 11.0
     assert 9.0 <= back[1000] / back[100] <= 11.0
     assert back[10] > 10 * saved_by_steps[10][1]
+
+
+def test_excluding_an_input_the_first_step_saves_gives_a_negative_intercept():
+    """Where lesson 3's old exercise got its "part that does not grow" of −1,024 bytes: the exclusion of z0."""
+    g = torch.Generator().manual_seed(5)
+    w = (torch.randn(4, 4, generator=g, dtype=F64) * 0.3).requires_grad_(True)
+    z0 = torch.randn(32, 4, generator=g, dtype=F64, requires_grad=True)
+    t = torch.tensor([0.0, 1.0], dtype=F64)
+    batch_bytes = z0.numel() * 8   # 1,024 bytes
+
+    def saved(n, exclude):
+        return measure_saved(odeint, lambda t_, z: torch.tanh(z @ w), z0, t, method="rk4",
+                             options={"step_size": 1.0 / n}, exclude=exclude, cuda=False).saved_bytes
+
+    for n in (1, 3, 10):
+        assert saved(n, [w]) == 8 * batch_bytes * n                    # counted in full: proportional, no intercept
+        assert saved(n, [w, z0]) == 8 * batch_bytes * n - batch_bytes  # z0, saved by the first matmul, left out

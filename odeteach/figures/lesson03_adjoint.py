@@ -14,7 +14,7 @@ _STEPS = (10, 30, 100, 300, 1000)
 def make_memory(path):
     pts = memory_study(_STEPS, batch=64, timing=False)
     ns = np.array([p.steps for p in pts])
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=100, layout="constrained")
     ax.loglog(ns, [p.backprop_bytes for p in pts], "o-", label="backprop through the solver")
     ax.loglog(ns, [p.adjoint_bytes for p in pts], "s-", color="#2ca02c", label="adjoint (odeint_adjoint)")
     for p in (pts[0], pts[-1]):
@@ -24,15 +24,15 @@ def make_memory(path):
                 xytext=(-20, 8), fontsize=8)
     ax.set(xlabel="number of RK4 steps", ylabel="bytes autograd saves",
            title="MLP field, batch 64: memory for the backward pass")
+    ax.set_ylim(top=pts[-1].backprop_bytes * 6)  # room for the top annotation inside the axes
     ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def make_nfe(path):
     explorer = NFEExplorer(tolerances=TOLERANCES)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
     for (name, pts), marker in zip(explorer.studies.items(), ("o", "s")):
         tols = np.array([p.tol for p in pts])
         axes[0].loglog(tols, [p.forward_nfe for p in pts], marker + "-", label=f"{name}: forward")
@@ -46,7 +46,6 @@ def make_nfe(path):
         ax.legend(fontsize=7)
     axes[0].set(ylabel="evaluations of f", title="forward and backward NFE")
     axes[1].set(ylabel="backward NFE / forward NFE", title="the ratio, measured", ylim=(0, None))
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     plt.close(explorer.fig)

@@ -26,6 +26,7 @@ import torch
 
 from ..adjoint import solve_adjoint
 from ..errors import SolverError
+from ..fast_mode import pick
 from ..integrate import odeint, solve
 from ..memory import format_bytes, measure_saved
 from ..problems import Problem, van_der_pol
@@ -34,6 +35,7 @@ from .solvers import _ACCEPTED, _REJECTED, Explorer, _tidy
 __all__ = [
     "MLPField", "lorenz", "MemoryPoint", "memory_study", "NFEPoint", "nfe_study", "DriftPoint", "drift_study",
     "MemoryExplorer", "NFEExplorer", "DriftExplorer", "STEPS", "TOLERANCES", "HORIZONS",
+    "default_nfe_cases", "default_drift_systems", "horizon_subset", "restart_study", "LESSON",
 ]
 
 _ADJOINT = "#2ca02c"
@@ -42,6 +44,16 @@ _BACKPROP = _ACCEPTED
 STEPS = (10, 30, 100, 300, 1000)
 TOLERANCES = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9)
 HORIZONS = {"van_der_pol_mu1": (2.0, 4.0, 6.0, 8.0, 10.0, 12.0), "lorenz": (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)}
+
+# The sweeps lesson 3 runs (full lesson, or fast mode under the test command). The notebook builds its
+# explorers from these, and tests/test_claims_lesson03.py checks the lesson's sentences on the same runs.
+LESSON = {
+    "memory_steps": pick(full=(10, 30, 100, 300), fast=(5, 10, 20)),
+    "memory_batch": pick(full=32, fast=16),
+    "nfe_tolerances": pick(full=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8), fast=(1e-4, 1e-6)),
+    "drift_points": pick(full=200, fast=80),
+    "drift_horizons": pick(full=None, fast=2),
+}
 
 
 class MLPField(torch.nn.Module):
@@ -224,6 +236,47 @@ def drift_study(problem: Problem, horizons, *, tol: float = 1e-6, n_points: int 
     return out
 
 
+def restart_study(problem: Problem, horizon: float, intervals=(1, 10), *, tol: float = 1e-6) -> dict[int, float]:
+    """The adjoint's dL/dz0 (L = Σ z(T)) against backprop's, relative error, with the forward solution kept at
+    ``n + 1`` evenly spaced times for each ``n`` in ``intervals``: the backward pass restarts z at each of them.
+    """
+    out = {}
+    for n in intervals:
+        t_out = torch.linspace(0.0, float(horizon), int(n) + 1, dtype=torch.float64)
+        grads = []
+        for solver, extra in ((solve_adjoint, {"adjoint_params": ()}), (odeint, {})):
+            z = problem.initial().requires_grad_(True)
+            ys = solver(problem, z, t_out, rtol=tol, atol=tol, **extra)
+            (ys.ys if solver is solve_adjoint else ys)[-1].sum().backward()
+            grads.append(z.grad)
+        out[int(n)] = ((grads[0] - grads[1]).norm() / grads[1].norm()).item()
+    return out
+
+
+def default_nfe_cases() -> dict:
+    """The NFE explorer's fields: ``{name: (func, y0, t, adjoint_params)}``."""
+    field = MLPField(width=32, seed=1)
+    z0 = torch.randn(16, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    vdp = van_der_pol(1.0)
+    return {"MLP field, batch 16": (field, z0, torch.tensor([0.0, 1.0], dtype=torch.float64), None),
+            "Van der Pol, t ∈ [0, 5]": (vdp, vdp.initial(), torch.tensor([0.0, 5.0], dtype=torch.float64), ())}
+
+
+def default_drift_systems() -> dict:
+    """The drift explorer's systems: ``{name: (problem, horizons)}``."""
+    return {"Van der Pol (attracting cycle)": (van_der_pol(1.0), HORIZONS["van_der_pol_mu1"]),
+            "Lorenz (chaotic)": (lorenz, HORIZONS["lorenz"])}
+
+
+def horizon_subset(horizons, n: int | None) -> list[float]:
+    """All ``horizons`` (``n=None``), or ``n`` of them: the first, the last and evenly spaced ones between."""
+    horizons = [float(h) for h in horizons]
+    if n is None:
+        return horizons
+    keep = np.unique(np.linspace(0, len(horizons) - 1, max(1, int(n))).round().astype(int))
+    return [horizons[i] for i in keep]
+
+
 # --------------------------------------------------------------------------------------------
 # Explorers
 
@@ -290,13 +343,7 @@ class NFEExplorer(Explorer):
 
     def __init__(self, cases: dict | None = None, tolerances=TOLERANCES):
         if cases is None:
-            field = MLPField(width=32, seed=1)
-            z0 = torch.randn(16, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-            vdp = van_der_pol(1.0)
-            cases = {
-                "MLP field, batch 16": (field, z0, torch.tensor([0.0, 1.0], dtype=torch.float64), None),
-                "Van der Pol, t ∈ [0, 5]": (vdp, vdp.initial(), torch.tensor([0.0, 5.0], dtype=torch.float64), ()),
-            }
+            cases = default_nfe_cases()
         if not cases:
             raise ValueError("NFEExplorer needs at least one case.")
         self.tolerances = [float(x) for x in tolerances]
@@ -357,7 +404,7 @@ class DriftExplorer(Explorer):
     """The backward reconstruction of z(t) against the forward one, as the horizon T grows.
 
     Controls: ``system`` (ToggleButtons: Van der Pol, Lorenz) and ``horizon`` (SelectionSlider over
-    each system's own horizons: Lorenz's reconstruction is lost within T ≈ 1.5, Van der Pol's by T ≈ 15).
+    each system's own horizons, from a reconstruction that holds to one that is lost).
     Readouts: ``drift`` (the reconstruction error at t = 0) and ``gradient`` (the adjoint's
     dL/dz0 against backprop's). Left: the first two coordinates forward (grey) and reconstructed
     (green); right: |z_back(t) − z(t)| on a log scale.
@@ -368,17 +415,13 @@ class DriftExplorer(Explorer):
     def __init__(self, systems: dict | None = None, *, tol: float = 1e-6, n_points: int = 200, n_horizons: int | None = None,
                  max_num_steps: int = 5000):
         if systems is None:
-            systems = {"Van der Pol (attracting cycle)": (van_der_pol(1.0), HORIZONS["van_der_pol_mu1"]),
-                       "Lorenz (chaotic)": (lorenz, HORIZONS["lorenz"])}
+            systems = default_drift_systems()
         if not systems:
             raise ValueError("DriftExplorer needs at least one system: {name: (problem, horizons)}.")
         self.tol_value = float(tol)
         self.studies = {}
         for name, (problem, horizons) in systems.items():
-            horizons = [float(h) for h in horizons]
-            if n_horizons is not None:  # keep the first, the last and evenly spaced ones between
-                keep = np.unique(np.linspace(0, len(horizons) - 1, max(1, int(n_horizons))).round().astype(int))
-                horizons = [horizons[i] for i in keep]
+            horizons = horizon_subset(horizons, n_horizons)
             self.studies[name] = drift_study(problem, horizons, tol=tol, n_points=n_points, max_num_steps=max_num_steps)
         self.system = widgets.ToggleButtons(options=list(systems), description="system", style={"button_width": "200px"})
         first = self.studies[self.system.value]
