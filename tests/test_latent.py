@@ -3,6 +3,7 @@
 import math
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -219,37 +220,196 @@ def test_explorer_rejects_wrong_models(held_out):
         LatentSpiralExplorer(L.RNNBaseline(), L.RNNBaseline(), held_out)
 
 
+# ---------------------------------------------------------------- what the measurements say (computed sentences)
+def test_sample_spread_is_the_rms_standard_deviation():
+    gen = torch.Generator().manual_seed(0)
+    samples = torch.randn(4000, 3, 5, generator=gen, dtype=torch.float64) * torch.tensor([0.5, 1.0, 2.0])[:, None]
+    assert L.sample_spread(samples) == pytest.approx(math.sqrt((0.25 + 1 + 4) / 3), rel=0.02)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        L.sample_spread(samples[:1])
+
+
+def test_posterior_check_rejects_one_sample(pretrained, small):
+    with pytest.raises(ValueError, match="n_samples"):
+        L.posterior_check(pretrained[0], small, 30, n_samples=1)
+
+
+_VERDICTS = ("overconfident", "about the size of the error", "underconfident")
+
+
+@pytest.mark.parametrize("ratio, verdict, words", [(11.4, "overconfident", ["11.4× the spread", "hide under the mean"]),
+                                                   (1.3, "about the size of the error", ["error / spread = 1.30"]),
+                                                   (0.2, "underconfident", ["5.0× the error"])])
+def test_describe_posterior_follows_the_ratio(ratio, verdict, words):
+    text = L.describe_posterior({"spread": 0.1, "rmse": 0.1 * ratio, "ratio": ratio})
+    assert text.startswith(f"posterior spread 0.100, error of the posterior mean {0.1 * ratio:.3f}")
+    for w in [verdict, *words]:
+        assert w in text, text
+    assert not any(v in text for v in _VERDICTS if v != verdict), text
+
+
+@pytest.mark.parametrize("first, last, want", [(0.2, 0.3, "rises"), (0.3, 0.2, "falls"), (0.2, 0.203, "stays about level"),
+                                               (0.2, 0.197, "stays about level")])
+def test_trend_reports_small_changes_as_ties(first, last, want):
+    assert L.trend(first, last) == want
+
+
+def test_describe_table_chooses_words_from_the_numbers():
+    paper = {"RNN": {30: 0.4, 50: 0.3, 100: 0.2}, "Latent ODE": {30: 0.16, 50: 0.15, 100: 0.13}}
+    ours = {"RNN": {30: 0.7, 50: 0.5, 100: 0.22}, "Latent ODE": {30: 0.2, 50: 0.5, 100: 0.3}}
+    wins, rnn, latent = L.describe_table(ours, paper)
+    assert wins == ("the latent ODE's error is below the RNN's at 30; level with it at 50; above it at 100 observed points "
+                    "(the paper's: below the RNN's at 30, 50 and 100)")
+    assert rnn == "from 30 to 100 observed points the RNN's error falls (0.700 → 0.220), as the paper's does (0.4000 → 0.2000)"
+    assert latent == ("from 30 to 100 observed points the latent ODE's error rises (0.200 → 0.300), "
+                      "unlike the paper's, which falls (0.1600 → 0.1300)")
+
+
+def test_noise_floor_is_the_expected_loss_of_an_exact_decoder():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.randn(2000, 50, 2, generator=gen, dtype=torch.float64)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen, dtype=torch.float64)
+    per_point = -L.gaussian_log_likelihood(noisy, clean, 0.1).mean() / 50
+    assert L.noise_floor(0.1) == pytest.approx(float(per_point), abs=0.01)
+    assert L.noise_floor(0.1) == pytest.approx(-1.767, abs=1e-3)
+
+
+@pytest.mark.parametrize("final, words", [(-0.75, ["ended at -0.75", "1.02 above the noise floor", "not trained down"]),
+                                          (-1.70, ["ended at -1.70", "at the noise floor"])])
+def test_describe_training_against_the_floor(final, words):
+    text = L.describe_training(L.TrainLog([100.0] * 10 + [final] * 50, 1.0), 0.1)
+    for w in words:
+        assert w in text, text
+
+
+def test_explorer_readout_compares_spread_with_error(explorer):
+    explorer.n_samples.value = 6
+    explorer.spiral.value = 0
+    assert explorer.spread > 0
+    assert f"posterior spread in the extrapolation {explorer.spread:.3f}" in explorer.readout.value
+    assert f"the latent ODE's error is {explorer.rmse_latent / explorer.spread:.1f}× that" in explorer.readout.value
+
+
 # ---------------------------------------------------------------- exercise checks
-def test_check_kl():
+def assert_fails(result, *words):
+    assert not result and str(result).startswith("❌"), result
+    for w in words:
+        assert w in result.message, result.message
+
+
+def _kl_solution(mean, logvar):  # the worked solution, as in the solutions notebook
+    return 0.5 * (mean ** 2 + logvar.exp() - logvar - 1).sum(dim=-1)
+
+
+def test_check_kl_passes_the_solution():
+    assert ex.check_kl(_kl_solution)
     assert ex.check_kl(L.kl_standard_normal)
-    assert ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).sum(-1))
-    bad = ex.check_kl(lambda m, lv: (m ** 2 + lv.exp() - lv - 1).sum(-1))
-    assert not bad and "factor of 2" in bad.message
-    assert not ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv - lv.exp() - 1).sum(-1))
-    assert not ex.check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1))  # not summed
-    assert "not attempted" in ex.check_kl(None).message
+    assert ex.check_kl(lambda m, lv: torch.distributions.kl_divergence(  # the library's own KL, another right answer
+        torch.distributions.Normal(m, (0.5 * lv).exp()), torch.distributions.Normal(0.0, 1.0)).sum(-1))
 
 
-def test_check_reparameterize():
-    assert ex.check_reparameterize(lambda m, lv: m + (0.5 * lv).exp() * torch.randn_like(m))
-    spread = ex.check_reparameterize(lambda m, lv: m + lv.exp() * torch.randn_like(m))
-    assert not spread and "σ²" in spread.message
-    assert not ex.check_reparameterize(lambda m, lv: torch.distributions.Normal(m, (0.5 * lv).exp()).sample())
-    assert not ex.check_reparameterize(lambda m, lv: m)
-    crashed = ex.check_reparameterize(lambda m, lv: 1 / 0)
-    assert not crashed and "ZeroDivisionError" in crashed.message
+@pytest.mark.parametrize("wrong, words", [
+    (None, ["not attempted"]),
+    (lambda m, lv: torch.zeros(m.shape[0]), ["returns 0 for every row", "placeholder"]),  # the notebook's placeholder
+    (lambda m, lv: torch.full((m.shape[0],), 0.033), ["differ from the closed form"]),  # the lesson's printed KL, copied
+    (lambda m, lv: (m ** 2 + lv.exp() - lv - 1).sum(-1), ["factor of 2"]),
+    (lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv).sum(-1), ["constant term"]),  # forgot the −1
+    (lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).mean(-1), ["averaged over the latent dimensions"]),
+    (lambda m, lv: -0.5 * (m ** 2 + lv.exp() - lv - 1).sum(-1), ["sign"]),
+    (lambda m, lv: 0.5 * ((1 + m ** 2) / lv.exp() + lv - 1).sum(-1), ["other direction"]),  # KL(p ‖ q)
+    (lambda m, lv: 0.5 * (m ** 2 + lv - lv.exp() - 1).sum(-1), ["negative"]),  # σ² and log σ² swapped
+    (lambda m, lv: 0.5 * (m ** 2 + (0.5 * lv).exp() - lv - 1).sum(-1), ["σ² = exp(logvar)"]),  # σ for σ²
+    (lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1), ["one KL per row"]),  # not summed
+    (lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).sum(), ["one KL per row"]),  # summed over the batch too
+    (lambda m, lv: 1 / 0, ["ZeroDivisionError"]),
+    (3.0, ["not a float"]),
+])
+def test_check_kl_rejects(wrong, words):
+    assert_fails(ex.check_kl(wrong), *words)
 
 
-def test_check_backward_inputs():
+def _sample_solution(mean, logvar):  # the worked solution, as in the solutions notebook
+    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+
+@pytest.mark.parametrize("answer", [
+    _sample_solution,
+    lambda m, lv: torch.distributions.Normal(m, (0.5 * lv).exp()).rsample(),
+    lambda m, lv: m + lv.exp().sqrt() * torch.randn(m.shape, dtype=m.dtype),
+    lambda m, lv: m + (0.5 * lv).exp() * torch.from_numpy(np.random.randn(*m.shape)),  # NumPy's RNG is seeded too
+])
+def test_check_reparameterize_passes_right_answers(answer):
+    assert ex.check_reparameterize(answer)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_check_reparameterize_passes_the_solution_for_any_seed(monkeypatch, seed):
+    # The verdict does not rest on a lucky seed: the margins hold for every one of these draws.
+    monkeypatch.setattr(ex, "_SEED", seed)
+    assert ex.check_reparameterize(_sample_solution)
+
+
+def test_check_reparameterize_leaves_the_learners_random_state_alone():
+    torch.manual_seed(99)
+    np.random.seed(99)
+    before = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(99)
+    np.random.seed(99)
+    ex.check_reparameterize(_sample_solution)
+    after = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(before[0], after[0]) and (before[1] == after[1]).all()
+
+
+_UNIT = math.sqrt(3.0)  # uniform noise on [−√3, √3] has variance 1
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (None, ["not attempted"]),
+    (lambda m, lv: m, ["equal the mean", "placeholder"]),  # the notebook's placeholder
+    (lambda m, lv: m + (0.5 * lv).exp() * (2 * torch.rand_like(m) - 1) * _UNIT, ["not Gaussian"]),  # uniform, variance 1
+    (lambda m, lv: m + (0.5 * lv).exp() * (2 * torch.randint_like(m, 2) - 1), ["not Gaussian"]),  # ±1 noise
+    (lambda m, lv: m + lv.exp() * torch.randn_like(m), ["σ², not σ"]),  # logvar read as log σ
+    (lambda m, lv: m + lv * torch.randn_like(m), ["scaled by logvar itself"]),  # logvar read as σ
+    (lambda m, lv: m + lv.sqrt() * torch.randn_like(m), ["NaN"]),  # logvar read as σ²
+    (lambda m, lv: m + (0.5 * lv).exp() * torch.rand_like(m), ["not centred"]),  # uniform on [0, 1)
+    (lambda m, lv: m + (0.5 * lv).exp() * torch.randn(m.shape[-1], dtype=m.dtype), ["same noise"]),  # one ε for all rows
+    (lambda m, lv: m + (0.5 * lv).exp() * torch.randn(m.shape[0], 1, dtype=m.dtype), ["move together"]),
+    (lambda m, lv: torch.distributions.Normal(m, (0.5 * lv).exp()).sample(), ["no gradient reaches"]),
+    (lambda m, lv: m + (0.5 * lv).exp().detach() * torch.randn_like(m), ["no gradient reaches logvar"]),
+    (lambda m, lv: m.detach() + (0.5 * lv).exp() * torch.randn_like(m), ["one-for-one with μ"]),
+    (lambda m, lv: (m + (0.5 * lv).exp() * torch.randn_like(m))[:, :2], ["shaped like mean"]),
+    (lambda m, lv: 1 / 0, ["ZeroDivisionError"]),
+])
+def test_check_reparameterize_rejects(wrong, words):
+    assert_fails(ex.check_reparameterize(wrong), *words)
+
+
+def _inputs_solution(times, x):  # the worked solution, as in the solutions notebook
+    previous = torch.cat([torch.zeros_like(times[:, :1]), times[:, :-1]], dim=1)
+    return torch.cat([x, (times - previous)[..., None]], dim=-1).flip(1)
+
+
+def test_check_backward_inputs_passes_the_solution():
+    assert ex.check_backward_inputs(_inputs_solution)
     assert ex.check_backward_inputs(L.backward_inputs)
+    assert ex.check_backward_inputs(lambda t, x: _inputs_solution(t.double(), x.double()))  # another dtype is fine
 
-    def forward_order(times, x):
-        return L.backward_inputs(times, x).flip(1)
 
-    def no_first_gap(times, x):
-        dt = torch.diff(times, dim=1, prepend=times[:, :1])
-        return torch.cat([x, dt[..., None]], dim=-1).flip(1)
+def _gaps(times):
+    return torch.diff(times, dim=1, prepend=torch.zeros_like(times[:, :1]))
 
-    assert "reversed" in ex.check_backward_inputs(forward_order).message
-    assert "Δt" in ex.check_backward_inputs(no_first_gap).message
-    assert not ex.check_backward_inputs(None)
+
+@pytest.mark.parametrize("wrong, words", [
+    (None, ["not attempted"]),  # the notebook's placeholder
+    (lambda t, x: _inputs_solution(t, x).flip(1), ["reversed", "last"]),
+    (lambda t, x: torch.cat([x, torch.diff(t, dim=1, prepend=t[:, :1])[..., None]], -1).flip(1), ["Δt", "t0 = 0"]),
+    (lambda t, x: torch.cat([x, t[..., None]], -1).flip(1), ["Δt", "t0 = 0"]),  # the times, not the gaps
+    (lambda t, x: torch.cat([x, -_gaps(t)[..., None]], -1).flip(1), ["wrong sign"]),
+    (lambda t, x: torch.cat([x.flip(1), _gaps(t)[..., None]], -1), ["forward order", "own x_i"]),  # only x reversed
+    (lambda t, x: torch.cat([x, _gaps(t).flip(1)[..., None]], -1), ["gaps are reversed"]),  # only Δt reversed
+    (lambda t, x: torch.cat([_gaps(t)[..., None], x], -1).flip(1), ["columns", "then Δt"]),
+    (lambda t, x: x.flip(1), ["return shape"]),
+    (lambda t, x: 1 / 0, ["ZeroDivisionError"]),
+])
+def test_check_backward_inputs_rejects(wrong, words):
+    assert_fails(ex.check_backward_inputs(wrong), *words)

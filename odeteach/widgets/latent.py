@@ -15,7 +15,7 @@ from ipywidgets import HTML, Button, HBox, IntSlider, Layout, ToggleButtons, VBo
 
 from ..data.spirals import PLACEMENTS, Spirals, observe, subsample
 from ..errors import SolverError
-from ..latent import LatentODE, RNNBaseline
+from ..latent import LatentODE, RNNBaseline, sample_spread
 from .solvers import figure_widget
 
 __all__ = ["LatentSpiralExplorer"]
@@ -27,7 +27,8 @@ class LatentSpiralExplorer:
     Controls: ``spiral`` (which one), ``n_observed`` (how many of the window's points),
     ``placement`` (uniform / random / bunched), ``n_samples`` (posterior samples drawn) and the
     ``resample`` button (a new random draw of points and samples). ``readout`` shows each model's
-    extrapolation RMSE against the noise-free spiral, and the solver's NFE.
+    extrapolation RMSE against the noise-free spiral, the posterior samples' spread there
+    (:func:`odeteach.latent.sample_spread`; ``spread``) against the latent ODE's error, and the solver's NFE.
     """
 
     def __init__(self, latent: LatentODE, rnn: RNNBaseline, data: Spirals, *, spiral: int = 0, n_observed: int = 30,
@@ -128,12 +129,16 @@ class LatentSpiralExplorer:
         target = one.clean_extrapolate[0]
         self.rmse_latent = float(((path[n:] - target) ** 2).mean().sqrt())
         self.rmse_rnn = float(((rnn_ext[0] - target) ** 2).mean().sqrt())
-        spread = float(sample_paths[:, 0, n:].std(dim=0).mean()) if k > 1 else math.nan
+        spread = sample_spread(sample_paths[:, 0, n:]) if k > 1 else math.nan
         lim = float(max(clean.abs().max(), 1.0)) * 1.15
         self.axes[0].set_xlim(-lim, lim)
         self.axes[0].set_ylim(-lim, lim)
         self.message.set_text("")
-        spread_txt = f" · posterior spread in the extrapolation {spread:.3f}" if k > 1 else ""
+        spread_txt = ""
+        if k > 1:  # an honest posterior's spread is about the size of its error
+            ratio = f"{self.rmse_latent / spread:.1f}×" if spread > 0 else "∞×"
+            spread_txt = f" · posterior spread in the extrapolation {spread:.3f} (the latent ODE's error is {ratio} that)"
+        self.spread = spread
         self.readout.value = (f"spiral {self.spiral.value} ({'clockwise' if bool(one.clockwise[0]) else 'counter-clockwise'}), "
                               f"{x.shape[1]} observed points, {self.placement.value} · extrapolation RMSE vs the true spiral: "
                               f"<b>latent ODE {self.rmse_latent:.3f}</b>, <b>RNN {self.rmse_rnn:.3f}</b>{spread_txt}"
