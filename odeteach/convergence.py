@@ -16,7 +16,8 @@ from .integrate import rk_step, solve
 from .problems import Problem
 from .tableaux import TABLEAUX
 
-__all__ = ["ConvergenceResult", "empirical_order", "endpoint_error", "work_precision"]
+__all__ = ["ConvergenceResult", "empirical_order", "endpoint_error", "fitted_order", "constant_step_runner",
+           "work_precision", "Rejection", "worst_rejection"]
 
 
 @dataclass
@@ -32,6 +33,32 @@ def endpoint_error(sol, problem: Problem) -> float:
     """Max-norm error of the solution at ``t1`` against the problem's exact end state."""
     y_end = sol.ys[-1] if isinstance(sol.ys, torch.Tensor) else sol.ys[0][-1]
     return float((y_end.double() - problem.exact_end()).abs().max())
+
+
+def fitted_order(step_sizes, errors) -> float:
+    """The least-squares slope of log(error) against log(h): the measured order."""
+    hs, errs = np.asarray(step_sizes, dtype=float), np.asarray(errors, dtype=float)
+    if hs.shape != errs.shape or hs.size < 2:
+        raise ValueError(f"need at least two (step size, error) pairs of equal length; got {hs.size} and {errs.size}.")
+    if not (np.all(hs > 0) and np.all(errs > 0) and np.all(np.isfinite(errs))):
+        raise ValueError("step sizes and errors must be finite and > 0 to fit a slope on log–log axes.")
+    return float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
+
+
+def constant_step_runner(problem: Problem, method: str, dtype=torch.float64):
+    """``run(h)``: the state at ``t1`` after equal steps of size h (``(t1 - t0) / h`` rounded)
+    of ``method``; an adaptive pair steps with its propagated solution, its error estimate unused."""
+    if method not in TABLEAUX:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(TABLEAUX)}.")
+    span = problem.t1 - problem.t0
+
+    def run(h):
+        h = float(h)
+        if not (np.isfinite(h) and 0 < h <= span):
+            raise ValueError(f"h must be a number in (0, {span:g}]; got {h}.")
+        return _constant_steps(problem, method, round(span / h), dtype)[0]
+
+    return run
 
 
 def _constant_steps(problem: Problem, method: str, n_steps: int, dtype) -> tuple[torch.Tensor, int]:
@@ -72,8 +99,7 @@ def empirical_order(method: str, problem: Problem, step_sizes=None, dtype=torch.
             errors.append(endpoint_error(sol, problem))
             nfe.append(sol.stats.nfe)
     errors = np.asarray(errors)
-    slope = float(np.polyfit(np.log(hs), np.log(errors), 1)[0])
-    return ConvergenceResult(method, hs, errors, np.asarray(nfe), slope)
+    return ConvergenceResult(method, hs, errors, np.asarray(nfe), fitted_order(hs, errors))
 
 
 def work_precision(problem: Problem, method: str, tolerances=None, step_sizes=None, dtype=torch.float64):
@@ -91,3 +117,32 @@ def work_precision(problem: Problem, method: str, tolerances=None, step_sizes=No
             sol = solve(problem, y0, t, method=method, options={"step_size": float(h)})
             points.append((sol.stats.nfe, endpoint_error(sol, problem)))
     return np.asarray(points)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """The rejected attempt with the largest error ratio in a trace, and the steps around it."""
+
+    index: int          # its position in the trace
+    t: float            # where the attempt started
+    h: float            # its step size
+    ratio: float        # its error ratio: estimated local error over the tolerance
+    prev_h: float       # the attempt before it (nan if none)
+    prev_ratio: float   # that attempt's error ratio (nan if none)
+    prev_accepted: bool  # whether that attempt was accepted (False if none)
+    next_h: float       # the step tried right after it (nan if none)
+
+
+def worst_rejection(trace) -> Rejection | None:
+    """The rejected attempt of ``solve(..., trace=True).trace`` with the largest error ratio
+    (``None`` when no attempt was rejected)."""
+    rejected = [i for i, r in enumerate(trace) if not r.accepted]
+    if not rejected:
+        return None
+    i = max(rejected, key=lambda j: trace[j].error_ratio)
+    prev = trace[i - 1] if i > 0 else None
+    nxt = trace[i + 1] if i + 1 < len(trace) else None
+    nan = float("nan")
+    return Rejection(i, trace[i].t, abs(trace[i].h), trace[i].error_ratio,
+                     abs(prev.h) if prev else nan, prev.error_ratio if prev else nan, bool(prev and prev.accepted),
+                     abs(nxt.h) if nxt else nan)

@@ -25,12 +25,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from .problems import Problem
 from .tableaux import TABLEAUX, Tableau
 
 __all__ = [
     "stability_function", "stability_region", "max_stable_step", "real_stability_limit",
-    "StabilityCheck", "check_step",
+    "StabilityCheck", "check_step", "stiff_forced_decay",
 ]
 
 # |R| may exceed 1 by rounding alone on the boundary itself (e.g. Euler at z = -2).
@@ -81,14 +83,25 @@ def stability_region(method, re=(-5.0, 1.0), im=(-3.5, 3.5), n=241):
     return X, Y, np.abs(stability_function(method, X + 1j * Y))
 
 
+def _amplification(method):
+    """|R(z)| as a function of z, for a tableau, a method name or a stability function ``R`` itself."""
+    if callable(method) and not isinstance(method, Tableau):
+        return lambda z: np.abs(np.asarray(method(z), dtype=complex))
+    tab = _tableau(method)
+    return lambda z: np.abs(stability_function(tab, z))
+
+
 def max_stable_step(method, lam: complex, z_limit: float = 50.0, n_scan: int = 5000) -> float:
     """The largest h such that every step in (0, h] keeps h·λ inside the stability region.
 
-    Scans the ray z = s·λ/|λ| outwards from 0 (in z, so the answer does not depend on the size of
-    λ) up to ``|z| = z_limit``, refines the first exit by bisection and returns h = |z|/|λ|.
-    Returns ``0.0`` when the region only touches the ray at 0 (e.g. Euler on a purely imaginary
-    λ: |1 + ih| > 1 for every h > 0) and ``math.inf`` when no exit is found (λ = 0).
+    ``method`` is a tableau, a method name, or a stability function ``R(z)`` (a callable that
+    takes complex z, scalar or array). Scans the ray z = s·λ/|λ| outwards from 0 (in z, so the
+    answer does not depend on the size of λ) up to ``|z| = z_limit``, refines the first exit by
+    bisection and returns h = |z|/|λ|. Returns ``0.0`` when the region only touches the ray at 0
+    (e.g. Euler on a purely imaginary λ: |1 + ih| > 1 for every h > 0) and ``math.inf`` when no
+    exit is found (λ = 0).
     """
+    amplification = _amplification(method)
     lam = complex(lam)
     if not (math.isfinite(lam.real) and math.isfinite(lam.imag)):
         raise ValueError(f"λ must be finite; got {lam}.")
@@ -96,14 +109,14 @@ def max_stable_step(method, lam: complex, z_limit: float = 50.0, n_scan: int = 5
         return math.inf
     direction = lam / abs(lam)
     s = np.linspace(0.0, z_limit, n_scan + 1)[1:]
-    unstable = np.abs(stability_function(method, s * direction)) > 1 + _BOUNDARY_SLACK
+    unstable = amplification(s * direction) > 1 + _BOUNDARY_SLACK
     if not unstable.any():
         return math.inf
     k = int(np.argmax(unstable))
     lo, hi = (0.0 if k == 0 else s[k - 1]), s[k]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if abs(stability_function(method, mid * direction)) > 1 + _BOUNDARY_SLACK:
+        if amplification(mid * direction) > 1 + _BOUNDARY_SLACK:
             hi = mid
         else:
             lo = mid
@@ -155,3 +168,17 @@ def check_step(method, h: float, lam: complex) -> StabilityCheck:
     z = h * lam
     amp = abs(stability_function(tab, z))
     return StabilityCheck(tab.name, h, lam, z, amp, amp <= 1 + _BOUNDARY_SLACK)
+
+
+def stiff_forced_decay(lam: float = -1000.0, t1: float = 2.0) -> Problem:
+    """dy/dt = λ (y − cos t), y(0) = 0: a stiff problem for λ ≪ −1.
+
+    After a transient of length ~1/|λ| the solution follows cos t closely and is as smooth as
+    cos t, so accuracy alone would allow long steps; but every step of an explicit method must
+    keep h·λ inside its stability region, h ≤ limit/|λ|.
+    """
+    lam = float(lam)
+    if not (math.isfinite(lam) and lam < 0):
+        raise ValueError(f"λ must be a finite negative number; got {lam}.")
+    return Problem(f"stiff_forced_decay_{lam:g}", f"dy/dt = {lam:g} (y − cos t), y(0) = 0",
+                   lambda t, y: lam * (y - torch.cos(t)), (0.0,), 0.0, float(t1))

@@ -8,7 +8,7 @@ import torch
 
 from odeteach import TABLEAUX, solve
 from odeteach.stability import (check_step, max_stable_step, real_stability_limit, stability_function,
-                                stability_region)
+                                stability_region, stiff_forced_decay)
 from odeteach.tableaux import Tableau
 
 Z = np.array([-2.5 + 0.3j, -0.1 + 1.0j, 0.4 - 0.7j, -1.0, 1.5j, 0.0])
@@ -94,3 +94,23 @@ def test_a_new_tableau_gets_its_region_for_free():
     # every explicit 2-stage order-2 method has R(z) = 1 + z + z²/2
     assert np.allclose(stability_function(ralston, Z), taylor(Z, 2))
     assert math.isclose(real_stability_limit(ralston), 2.0, rel_tol=1e-9)
+
+
+def test_max_stable_step_takes_a_stability_function():
+    """The exercise checks pass R itself: the same answer as from the tableau, for arrays and scalars alike."""
+    for method, lam in (("rk4", complex(-2.0, 3.0)), ("dopri5", complex(-0.5, 4.0)), ("euler", -1.0)):
+        assert math.isclose(max_stable_step(lambda z, m=method: stability_function(m, z), lam),
+                            max_stable_step(method, lam), rel_tol=1e-12)
+    # a polynomial of no course method: 1 + z + z²/2 + z³/8 on the negative real axis
+    limit = max_stable_step(lambda z: 1 + z + z ** 2 / 2 + z ** 3 / 8, -1.0)
+    assert abs(abs(1 - limit + limit ** 2 / 2 - limit ** 3 / 8) - 1) < 1e-9
+
+
+def test_stiff_forced_decay():
+    p = stiff_forced_decay(-50.0, t1=1.0)
+    t, y = torch.tensor(0.5, dtype=torch.float64), torch.tensor([0.2], dtype=torch.float64)
+    assert torch.allclose(p(t, y), -50.0 * (y - torch.cos(t)))
+    assert p.y0 == (0.0,) and (p.t0, p.t1) == (0.0, 1.0)
+    for bad in (0.0, 3.0, float("nan")):
+        with pytest.raises(ValueError, match="negative"):
+            stiff_forced_decay(bad)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 import torch
 
 from ..convergence import empirical_order
@@ -22,7 +22,7 @@ def make_step_size(path):
     p = damped_spiral
     t_fine = torch.linspace(p.t0, p.t1, 400, dtype=torch.float64)
     exact = p.exact(t_fine).numpy()
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
     ax0.plot(exact[:, 0], exact[:, 1], color="0.5", lw=3, alpha=0.6, label="exact")
     h = 0.25
     t = _grid(p.t0, p.t1, h)
@@ -36,8 +36,9 @@ def make_step_size(path):
         r = empirical_order(m, p, ORDER_STEP_SIZES)
         ax1.loglog(r.step_sizes, r.errors, "o-", ms=4, label=f"{m}: slope {r.order:.2f}")
     ax1.set(xlabel="step size h", ylabel="error at t = 10", title="convergence order: the slopes")
+    ax1.set_xticks(ORDER_STEP_SIZES, [f"{h:g}" for h in ORDER_STEP_SIZES])
+    ax1.xaxis.set_minor_formatter(NullFormatter())
     ax1.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
@@ -54,7 +55,7 @@ def make_accepted_rejected(path):
     ratio = np.array([r.error_ratio for r in tr])
     ys = sol.ys[:, 0].numpy()
     t_np = t_out.numpy()
-    fig, axes = plt.subplots(3, 1, figsize=(9, 7), dpi=100, sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(9, 7), dpi=100, sharex=True, layout="constrained")
     axes[0].plot(t_np, ys, lw=1)
     te = t0 + h
     axes[0].scatter(te[acc], np.interp(te[acc], t_np, ys), s=14, label="accepted step ends", zorder=3)
@@ -71,7 +72,6 @@ def make_accepted_rejected(path):
     axes[2].scatter(t0[~acc], ratio[~acc], marker="x", color="#d62728", s=40)
     axes[2].axhline(1, color="k", ls="--", lw=1)
     axes[2].set(yscale="log", xlabel="t", ylabel="error ratio (accept ≤ 1)")
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
@@ -79,7 +79,7 @@ def make_accepted_rejected(path):
 def make_work_precision(path):
     p = van_der_pol(1.0)
     y_end = reference_solution(p, torch.tensor([p.t0, p.t1], dtype=torch.float64))[-1]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=100, layout="constrained")
     for m in _FIXED:
         pts = []
         for k in range(4, 12):
@@ -102,13 +102,12 @@ def make_work_precision(path):
     ax.set(xlabel="NFE (function evaluations)", ylabel="error at t = 10",
            title="work–precision, Van der Pol (μ = 1)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def make_stability_regions(path):
-    fig, ax = plt.subplots(figsize=(6.5, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.5, 5), dpi=100, layout="constrained")
     for m, color in (("euler", "#1f77b4"), ("midpoint", "#2ca02c"), ("rk4", "#9467bd"), ("bosh3", "#ff7f0e"),
                      ("dopri5", "#8c564b")):
         X, Y, R = stability_region(m, re=(-5, 1.5), im=(-4, 4), n=401)
@@ -120,7 +119,6 @@ def make_stability_regions(path):
     ax.axvline(0, color="k", lw=0.5)
     ax.set(xlabel="Re(h·λ)", ylabel="Im(h·λ)", aspect="equal", title="stability regions |R(h·λ)| ≤ 1")
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
