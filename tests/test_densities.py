@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from odeteach.data.densities import BOX, DENSITIES, checkerboard, rings, sample, two_moons
+from odeteach.data.densities import BOX, DENSITIES, checkerboard, distance_to_support, log_density, rings, sample, two_moons
 
 
 @pytest.mark.parametrize("name", list(DENSITIES))
@@ -72,3 +72,67 @@ def test_bad_name_seed_noise():
         two_moons(10, noise=math.nan)
     with pytest.raises(ValueError, match="radii"):
         rings(10, radii=(1.0, -2.0))
+
+
+# --------------------------------------------------------------------------------------------
+# The data's own log-density (the lower bound of lesson 6's NLL comparison)
+
+
+def _grid(n, box):
+    step = 2 * box / n
+    centres = torch.linspace(-box + step / 2, box - step / 2, n, dtype=torch.float64)
+    gy, gx = torch.meshgrid(centres, centres, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), step ** 2
+
+
+@pytest.mark.parametrize("name", list(DENSITIES))
+def test_log_density_is_a_density_that_matches_the_sampler(name):
+    """∫ p = 1 on a grid, and p gives two regions the probability that 20000 samples give them (within 4 SE)."""
+    points, cell = _grid(120, 6.0)
+    p = log_density(name, points).exp()
+    assert abs(float(p.sum() * cell) - 1) < 2e-3
+    x = sample(name, 20000, seed=7).double()
+    assert torch.isfinite(log_density(name, x[:2000])).all()   # every sample lies where p > 0
+    for region in (lambda z: z.norm(dim=1) < 1.7, lambda z: z[:, 1] > 0.3 * z[:, 0] + 0.5):
+        want = float(p[region(points)].sum() * cell)
+        got = float(region(x).double().mean())
+        se = math.sqrt(want * (1 - want) / len(x))
+        assert abs(got - want) < 4 * se + 2e-3, (got, want)    # + the grid's own error
+
+
+def test_log_density_closed_forms():
+    # Checkerboard: uniform 1/32 on the dark squares, nothing on the light ones.
+    lp = log_density("checkerboard", torch.tensor([[-3.0, -3.0], [-1.0, -3.0], [0.5, 0.5], [4.5, 0.0]]))
+    assert torch.allclose(lp[[0, 2]], torch.full((2,), -math.log(32), dtype=torch.float64))
+    assert torch.isinf(lp[[1, 3]]).all()
+    # Rings: the Bessel closed form equals the mixture over angles summed numerically.
+    x = torch.tensor([[0.0, 0.0], [1.02, 0.1], [0.0, 2.3], [-2.1, -2.0], [5.0, 1.0]], dtype=torch.float64)
+    angle = (torch.arange(4000, dtype=torch.float64) + 0.5) * (2 * math.pi / 4000)
+    unit = torch.stack([torch.cos(angle), torch.sin(angle)], 1)
+    sigma, dens = 0.08, torch.zeros(len(x), dtype=torch.float64)
+    for r, w in ((1.0, 1 / 6), (2.0, 2 / 6), (3.0, 3 / 6)):
+        sq = torch.cdist(x, r * unit).pow(2)
+        dens += w * torch.exp(-sq / (2 * sigma ** 2)).mean(1) / (2 * math.pi * sigma ** 2)
+    assert torch.allclose(log_density("rings", x).exp(), dens, rtol=1e-8, atol=1e-300)
+
+
+def test_log_density_bad_input():
+    with pytest.raises(ValueError, match="Valid names"):
+        log_density("spiral", torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        log_density("rings", torch.zeros(3))
+
+
+def test_distance_to_support():
+    pts = torch.tensor([[0.0, 2.1], [0.0, 0.0], [2.5, 0.0]])
+    assert torch.allclose(distance_to_support("rings", pts), torch.tensor([0.1, 1.0, 0.5], dtype=torch.float64))
+    board = torch.tensor([[-3.0, -3.0], [-1.0, -3.0], [-1.5, -3.0], [4.5, -1.0], [4.5, 4.5]])
+    # on a dark square; centre of a light one (1 from two dark ones); 0.5 into a light one; beyond the board
+    want = torch.tensor([0.0, 1.0, 0.5, 0.5, math.hypot(0.5, 0.5)], dtype=torch.float64)
+    assert torch.allclose(distance_to_support("checkerboard", board), want)
+    moons = two_moons(500, noise=0.0, seed=2)
+    assert distance_to_support("two_moons", moons).max() < 0.02          # the noise-free points lie on the arcs
+    assert abs(distance_to_support("two_moons", torch.tensor([[-1.0, 3.5]])).item() - 2.0) < 1e-3   # 2 above the top
+    assert (distance_to_support("checkerboard", checkerboard(2000, seed=3)) == 0).all()
+    with pytest.raises(ValueError, match="Valid names"):
+        distance_to_support("spiral", pts)

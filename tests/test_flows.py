@@ -6,6 +6,7 @@ would fail for a biased estimator (a bias of 5 standard errors is far outside th
 """
 
 import math
+import re
 import time
 
 import matplotlib
@@ -16,7 +17,7 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from odeteach import SolverError  # noqa: E402
+from odeteach import SolverError, flows  # noqa: E402
 from odeteach.data.densities import DENSITIES, sample as sample_density  # noqa: E402
 from odeteach.exercises import lesson06  # noqa: E402
 from odeteach.flows import (CHECKPOINT_DIR, CNF, ConcatTimeMLP, base_log_prob, draw_noise, exact_trace,  # noqa: E402
@@ -254,10 +255,18 @@ def test_shipped_checkpoint_small_loadable_and_better_than_a_gaussian(name):
     assert abs(nll - blob["meta"]["test_nll"]) < 0.15
 
 
-def test_shipped_flow_density_integrates_to_one():
-    """The trained two-moons density integrates to 1 within 2 % over [-6, 6]² (100 × 100 midpoint grid)."""
-    _, _, log_p = log_prob_grid(pretrained("two_moons"), n=100, box=6.0)
-    assert abs(grid_mass(log_p, 6.0) - 1) < 0.02
+def test_fit_report_scores_against_a_gaussian_and_the_data():
+    """On Gaussian data the best Gaussian's NLL is the Gaussian's own; a model's gap is NLL − entropy."""
+    x = torch.randn(4000, 2, generator=torch.Generator().manual_seed(3)) * torch.tensor([2.0, 0.5])
+    want = 0.5 * math.log((2 * math.pi * math.e) ** 2 * 4.0 * 0.25)       # the true Σ = diag(4, 0.25)
+    assert abs(flows.gaussian_fit_nll(x) - want) < 0.05
+    fit = flows.fit_report(random_cnf(16), "rings", n=200, seed=1)
+    assert fit.n == 200 and fit.nfe > 0 and fit.gap == fit.model_nll - fit.data_entropy
+    assert fit.model_nll > fit.data_entropy                                 # an untrained field is far from the rings
+    with pytest.raises(TypeError, match="CNF"):
+        flows.fit_report("rings", "rings")
+    with pytest.raises(ValueError, match="Valid names"):
+        flows.fit_report(random_cnf(16), "spiral")
 
 
 def test_train_registry_names_flows():
@@ -271,36 +280,110 @@ def test_train_registry_names_flows():
 # Exercises
 
 
-def test_exercise_checks_accept_correct_and_reject_wrong():
-    def divergence(func, z):
-        z = z.requires_grad_(True)
+# The worked solutions, as in notebooks/solutions/06_continuous_normalizing_flows_solutions.ipynb.
+
+def solution_divergence(func, z):
+    z = z.detach().requires_grad_(True)
+    f = func(z)
+    total = torch.zeros(z.shape[0], dtype=z.dtype)
+    for i in range(z.shape[1]):
+        total = total + torch.autograd.grad(f[:, i].sum(), z, retain_graph=True)[0][:, i]
+    return total
+
+
+def solution_linear_flow(x, a):
+    z0 = x @ torch.linalg.matrix_exp(-a).T
+    return base_log_prob(z0) - torch.trace(a)
+
+
+def solution_hutchinson(func, z, e):
+    z = z.detach().requires_grad_(True)
+    v = torch.autograd.grad((func(z) * e).sum(), z)[0]
+    return (v * e).sum(-1)
+
+
+def assert_fails(result, *words):
+    """A check that fails with a hint naming ``words``, and that does not print a number from the answer."""
+    assert not result and str(result).startswith("❌"), str(result)
+    for w in words:
+        assert w in result.message, result.message
+    assert re.search(r"\d\.\d", result.message) is None, result.message
+
+
+def test_divergence_check_teaches():
+    assert lesson06.check_divergence(solution_divergence)
+
+    def all_entries(func, z):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(func(z).sum(), z)[0].sum(-1)
+
+    def two_dims_only(func, z):                      # the lesson's flows are 2-D: a loop over range(2)
+        z = z.detach().requires_grad_(True)
+        f = func(z)
+        return sum(torch.autograd.grad(f[:, i].sum(), z, retain_graph=True)[0][:, i] for i in range(2))
+
+    def no_requires_grad(func, z):
         f = func(z)
         return sum(torch.autograd.grad(f[:, i].sum(), z, retain_graph=True)[0][:, i] for i in range(z.shape[1]))
 
-    def all_entries(func, z):
-        z = z.requires_grad_(True)
-        return torch.autograd.grad(func(z).sum(), z)[0].sum(-1)
+    def batch_sum(func, z):
+        return solution_divergence(func, z).sum()
 
-    def hutchinson(func, z, e):
-        z = z.requires_grad_(True)
-        return (torch.autograd.grad((func(z) * e).sum(), z)[0] * e).sum(-1)
+    assert_fails(lesson06.check_divergence(None), "not attempted")
+    assert_fails(lesson06.check_divergence(lambda func, z: None), "not attempted")         # the notebook's placeholder
+    copied = lambda func, z: torch.full((z.shape[0],), -1.410423, dtype=z.dtype)  # noqa: E731  tr J printed in the lesson
+    assert_fails(lesson06.check_divergence(copied), "gradient of f[:, i].sum()")
+    assert_fails(lesson06.check_divergence(all_entries), "diagonal")
+    assert_fails(lesson06.check_divergence(lambda func, z: -solution_divergence(func, z)), "sign")
+    assert_fails(lesson06.check_divergence(two_dims_only), "all D")
+    assert_fails(lesson06.check_divergence(no_requires_grad), "require gradients")
+    assert_fails(lesson06.check_divergence(batch_sum), "one number per row")
+    assert_fails(lesson06.check_divergence(lambda func, z: 1 / 0), "ZeroDivisionError")
 
-    def linear_flow(x, a):
-        return base_log_prob(x @ torch.linalg.matrix_exp(-a).T) - torch.trace(a)
 
-    assert lesson06.check_divergence(divergence)
-    assert not lesson06.check_divergence(all_entries)
-    assert "diagonal" in lesson06.check_divergence(all_entries).message
-    assert not lesson06.check_divergence(None)
-    assert lesson06.check_hutchinson(hutchinson)
-    assert not lesson06.check_hutchinson(lambda func, z, e: divergence(func, z))
-    assert not lesson06.check_hutchinson(lambda func, z, e: torch.zeros(3))
-    assert lesson06.check_linear_flow(linear_flow)
-    wrong_sign = lesson06.check_linear_flow(lambda x, a: linear_flow(x, a) + 2 * torch.trace(a))
-    assert not wrong_sign and "sign" in wrong_sign.message
-    assert not lesson06.check_linear_flow(lambda x, a: base_log_prob(x))
-    raising = lesson06.check_linear_flow(lambda x, a: 1 / 0)
-    assert not raising and "ZeroDivisionError" in raising.message
+def test_linear_flow_check_teaches():
+    assert lesson06.check_linear_flow(solution_linear_flow)
+    # The discrete change of variables with g = e^A is the same answer, by another road.
+    assert lesson06.check_linear_flow(
+        lambda x, a: base_log_prob(x @ torch.linalg.matrix_exp(-a).T) - torch.logdet(torch.linalg.matrix_exp(a)))
+    z0 = lambda x, a: x @ torch.linalg.matrix_exp(-a).T  # noqa: E731
+    assert_fails(lesson06.check_linear_flow(None), "not attempted")
+    assert_fails(lesson06.check_linear_flow(lambda x, a: base_log_prob(x)), "before the flow moved")  # the placeholder
+    # tr A = 0.2 as printed in the lesson, copied instead of computed:
+    assert_fails(lesson06.check_linear_flow(lambda x, a: base_log_prob(z0(x, a)) - 0.2), "this A")
+    assert_fails(lesson06.check_linear_flow(lambda x, a: base_log_prob(z0(x, a)) + torch.trace(a)), "sign")
+    assert_fails(lesson06.check_linear_flow(lambda x, a: base_log_prob(z0(x, a))), "change of volume")
+    forwards = lambda x, a: base_log_prob(x @ torch.linalg.matrix_exp(a).T) - torch.trace(a)  # noqa: E731
+    assert_fails(lesson06.check_linear_flow(forwards), "backwards")
+    untransposed = lambda x, a: base_log_prob(x @ torch.linalg.matrix_exp(-a)) - torch.trace(a)  # noqa: E731
+    assert_fails(lesson06.check_linear_flow(untransposed), "x @ M.T")
+    one_euler_step = lambda x, a: base_log_prob(x - x @ a.T) - torch.trace(a)  # noqa: E731
+    assert_fails(lesson06.check_linear_flow(one_euler_step), "matrix exponential")
+    assert_fails(lesson06.check_linear_flow(lambda x, a: base_log_prob(z0(x, a)).sum()), "one number per row")
+    assert_fails(lesson06.check_linear_flow(lambda x, a: 1 / 0), "ZeroDivisionError")
+
+
+def test_hutchinson_check_teaches():
+    assert lesson06.check_hutchinson(solution_hutchinson)
+
+    def own_noise(func, z, e):
+        return solution_hutchinson(func, z, torch.randn(z.shape, dtype=z.dtype))
+
+    def forgot_second_e(func, z, e):
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad((func(z) * e).sum(), z)[0].sum(-1)
+
+    def no_jacobian(func, z, e):
+        return (func(z) * e).sum(-1)
+
+    assert_fails(lesson06.check_hutchinson(None), "not attempted")
+    assert_fails(lesson06.check_hutchinson(lambda func, z, e: None), "not attempted")       # the notebook's placeholder
+    # the textbook identity E[εᵀJε] = tr J, answered with the exact trace:
+    assert_fails(lesson06.check_hutchinson(lambda func, z, e: solution_divergence(func, z)), "exact trace")
+    assert_fails(lesson06.check_hutchinson(own_noise), "the noise e you are given")
+    assert_fails(lesson06.check_hutchinson(forgot_second_e), "dot product of v and e")
+    assert_fails(lesson06.check_hutchinson(no_jacobian), "gradient of (f * e).sum()")
+    assert_fails(lesson06.check_hutchinson(lambda func, z, e: torch.zeros(3)), "one number per row")
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +428,11 @@ def test_tolerance_explorer_work_and_accuracy():
         i = tols.index(tol)
         assert f"NFE = {ex.nfe[i]}" in ex.readout.value
         assert np.allclose(ex.scatter.get_offsets(), ex.samples[i])
+    # NFE spans less than a decade: the log x axis must still label its ticks, with the NFE values.
+    ex.fig.canvas.draw()
+    labels = [t.get_text() for t in ex.ax_cost.get_xticklabels()]
+    assert labels and all(labels), labels
+    assert [int(v) for v in ex.ax_cost.get_xticks()] == sorted(set(ex.nfe))
 
 
 def test_tolerance_explorer_shows_solver_failures(monkeypatch):
@@ -393,3 +481,27 @@ def test_explorers_reject_bad_input():
         FlowTimeExplorer(random_cnf(), n_frames=1)
     with pytest.raises(ValueError, match="points"):
         TraceEstimatorExplorer(random_cnf(), torch.zeros(3, 3))
+
+
+def test_explorers_show_failures_in_the_readout_not_as_tracebacks(monkeypatch):
+    """Whatever goes wrong in an update (a SolverError or anything else) ends up in the readout."""
+    from odeteach.widgets.flows import FlowTimeExplorer, ToleranceExplorer, TraceEstimatorExplorer
+    cnf = random_cnf(15)
+    built = [
+        (FlowTimeExplorer(cnf, n_samples=20, n_frames=3, grid=6), "time", 0.0, 1.0),
+        (ToleranceExplorer(cnf, n_samples=20, tolerances=(1e-1, 1e-3)), "tolerance", 1e-1, 1e-3),
+        (TraceEstimatorExplorer(cnf, sample_density("two_moons", 4), repeats=2, timing_repeats=1), "estimator",
+         "Hutchinson, Gaussian ε", "exact trace"),
+    ]
+    for ex, control, value, back in built:
+        assert "could not be drawn" not in ex.readout.value
+        for exc in (SolverError("max_num_steps reached (planted)"), IndexError("planted")):
+            def broken(*args, _exc=exc, **kwargs):
+                raise _exc
+            monkeypatch.setattr(ex.fig.canvas, "draw_idle", broken)
+            getattr(ex, control).value = value          # no exception escapes the widget
+            assert "could not be drawn" in ex.readout.value and "planted" in ex.readout.value
+            assert type(exc).__name__ in ex.readout.value
+            monkeypatch.undo()
+            getattr(ex, control).value = back           # and the next update draws again
+            assert "could not be drawn" not in ex.readout.value

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import CheckResult, failed, passed, run_safely
-from ..flows import base_log_prob, exact_trace, hutchinson_trace
+from ..flows import base_log_prob, draw_noise, exact_trace, hutchinson_trace
 
 __all__ = ["check_divergence", "check_hutchinson", "check_linear_flow"]
 
@@ -64,13 +64,22 @@ def _as_rows(answer, n, what):
     return answer.reshape(n).double(), None
 
 
+def _run(name, fn, *args):
+    """``run_safely``, with a pointed hint for the commonest autograd slip."""
+    error, answer = run_safely(name, fn, *args)
+    if error is not None and "does not require grad" in error.message:
+        return failed(name, "autograd had nothing to differentiate: make z require gradients "
+                            "(z.requires_grad_(True) on a detached copy) before computing f(z)."), None
+    return error, answer
+
+
 def check_divergence(divergence) -> CheckResult:
     """``divergence(func, z)`` must return tr(∂func/∂z) for each row of ``z`` (shape ``(N,)``)."""
     name = "exercise 1, the divergence tr(∂f/∂z)"
     if divergence is None:
         return failed(name, "not attempted yet: define divergence(func, z) and run this cell again.")
     for label, func, z in _cases():
-        error, answer = run_safely(name, divergence, func, z.clone())
+        error, answer = _run(name, divergence, func, z.clone())
         if error is not None:
             return error
         got, hint = _as_rows(answer, z.shape[0], "divergence")
@@ -78,15 +87,29 @@ def check_divergence(divergence) -> CheckResult:
             return failed(name, hint)
         want = _reference_trace(func, z)
         if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
-            summed = _sum_of_all_entries(func, z)
-            if torch.allclose(got, summed, rtol=1e-5, atol=1e-6):
-                return failed(name, f"on {label} your values add up every entry of the Jacobian, not just its diagonal. "
-                                    "Keep ∂f_i/∂z_i only: one gradient per output dimension i.")
-            if torch.allclose(got, -want, rtol=1e-5, atol=1e-6):
-                return failed(name, f"on {label} your values have the wrong sign: the divergence is +tr(∂f/∂z).")
-            return failed(name, f"on {label} your values differ from tr(∂f/∂z). Take the gradient of f[:, i].sum() "
-                                "with respect to z and keep its column i, for each i.")
+            return failed(name, _divergence_hint(label, func, z, got, want))
     return passed(name, "it matches the trace of the Jacobian on linear and nonlinear fields in 2, 3 and 5 dimensions.")
+
+
+def _divergence_hint(label, func, z, got, want) -> str:
+    close = lambda other: torch.allclose(got, other, rtol=1e-5, atol=1e-6)  # noqa: E731
+    if close(_sum_of_all_entries(func, z)):
+        return (f"on {label} your values add up every entry of the Jacobian, not just its diagonal. "
+                "Keep ∂f_i/∂z_i only: one gradient per output dimension i.")
+    if close(-want):
+        return f"on {label} your values have the wrong sign: the divergence is +tr(∂f/∂z)."
+    if any(close(_partial_trace(func, z, k)) for k in range(1, z.shape[1])):
+        return (f"on {label} your sum stops before the last dimension: loop over all D = z.shape[1] "
+                "output dimensions, not a fixed number.")
+    return (f"on {label} your values differ from tr(∂f/∂z). Take the gradient of f[:, i].sum() "
+            "with respect to z and keep its column i, for each i.")
+
+
+def _partial_trace(func, z, k):
+    """∂f_0/∂z_0 + … + ∂f_{k−1}/∂z_{k−1}: a loop that stopped after k dimensions."""
+    z = z.detach().requires_grad_(True)
+    f = func(z)
+    return sum(torch.autograd.grad(f[:, i].sum(), z, retain_graph=True)[0][:, i] for i in range(k)).detach()
 
 
 def _sum_of_all_entries(func, z):
@@ -101,8 +124,8 @@ def check_hutchinson(hutchinson) -> CheckResult:
         return failed(name, "not attempted yet: define hutchinson(func, z, e) and run this cell again.")
     g = torch.Generator().manual_seed(6062)
     for label, func, z in _cases():
-        e = torch.randn(z.shape, generator=g, dtype=z.dtype)
-        error, answer = run_safely(name, hutchinson, func, z.clone(), e.clone())
+        e = draw_noise(z.shape, "rademacher" if z.shape[1] == 5 else "gaussian", generator=g, dtype=z.dtype)
+        error, answer = _run(name, hutchinson, func, z.clone(), e.clone())
         if error is not None:
             return error
         got, hint = _as_rows(answer, z.shape[0], "hutchinson")
@@ -111,12 +134,21 @@ def check_hutchinson(hutchinson) -> CheckResult:
         zz = z.detach().requires_grad_(True)
         want = hutchinson_trace(func(zz), zz, e).detach()
         if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
-            if torch.allclose(got, _reference_trace(func, z), rtol=1e-5, atol=1e-6):
-                return failed(name, f"on {label} you returned the exact trace: use the noise e instead, with a single "
-                                    "vector–Jacobian product.")
-            return failed(name, f"on {label} your values differ from εᵀJε. Compute v = εᵀJ as the gradient of (f * e).sum() "
-                                "with respect to z, then take the dot product of v and e in each row.")
-    return passed(name, "it matches εᵀ(∂f/∂z)ε for every field and noise tried.")
+            return failed(name, _hutchinson_hint(label, hutchinson, func, z, e, got))
+    return passed(name, "it matches εᵀ(∂f/∂z)ε for every field and noise tried (Gaussian and Rademacher).")
+
+
+def _hutchinson_hint(label, hutchinson, func, z, e, got) -> str:
+    if torch.allclose(got, _reference_trace(func, z), rtol=1e-5, atol=1e-6):
+        return (f"on {label} you returned the exact trace: use the noise e instead, with a single "
+                "vector–Jacobian product.")
+    _, again = run_safely("", hutchinson, func, z.clone(), e.clone())
+    again, _ = _as_rows(again, z.shape[0], "")
+    if again is not None and not torch.allclose(got, again, rtol=1e-5, atol=1e-6):
+        return ("two calls with the same z and e gave different values: use the noise e you are given, "
+                "do not draw your own.")
+    return (f"on {label} your values differ from εᵀJε. Compute v = εᵀJ as the gradient of (f * e).sum() "
+            "with respect to z, then take the dot product of v and e in each row.")
 
 
 def _linear_flow_reference(x, a):
@@ -142,12 +174,33 @@ def check_linear_flow(log_prob) -> CheckResult:
             return failed(name, hint)
         want = _linear_flow_reference(x, a)
         if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
-            trace = torch.diagonal(a).sum()
-            if torch.allclose(got, want + 2 * trace, rtol=1e-4, atol=1e-4):
-                return failed(name, "the trace term has the wrong sign. A flow that spreads points out (tr A > 0) "
-                                    "must lower the density: d log p/dt = −tr(∂f/∂z).")
-            if torch.allclose(got, want + trace, rtol=1e-4, atol=1e-4):
-                return failed(name, "the change of volume is missing: add the integral of −tr(A) over [0, 1].")
-            return failed(name, "first map x back to z(0) (solve the linear ODE backwards: a matrix exponential), "
-                                "evaluate log N(z(0); 0, I) there, then add the integral of −tr(∂f/∂z).")
+            return failed(name, _linear_flow_hint(x, a, got, want))
     return passed(name, "log p₁(x) = log N(e^{−A}x) − tr A: det(e^A) = e^{tr A}, the determinant became a trace.")
+
+
+def _linear_flow_hint(x, a, got, want) -> str:
+    close = lambda other: torch.allclose(got, other, rtol=1e-4, atol=1e-4)  # noqa: E731
+    trace = torch.diagonal(a).sum()
+    if close(base_log_prob(x)):
+        return ("your function returns log N(x; 0, I), the density before the flow moved anything. "
+                "Find where x started at t = 0 first.")
+    if close(want + 2 * trace):
+        return ("the trace term has the wrong sign. A flow that spreads points out (tr A > 0) "
+                "must lower the density: d log p/dt = −tr(∂f/∂z).")
+    if close(want + trace):
+        return "the change of volume is missing: add the integral of −tr(A) over [0, 1]."
+    volume = got - want
+    if float(volume.max() - volume.min()) < 1e-4:
+        return ("your values are off by the same amount at every x, so the position term is right and the "
+                "volume term is not: it must come from this A, not from a number in the lesson.")
+    shift = got - base_log_prob(x @ torch.linalg.matrix_exp(-a).T)
+    if float(shift.max() - shift.min()) > 1e-4:
+        forwards = base_log_prob(x @ torch.linalg.matrix_exp(a).T)
+        if any(close(forwards + v) for v in (-trace, trace)):
+            return ("you moved x forwards in time. x is where a point is at t = 1; its starting point z(0) "
+                    "comes from running the flow backwards.")
+        if any(close(base_log_prob(x @ torch.linalg.matrix_exp(-a)) + v) for v in (-trace, trace)):
+            return ("check how you apply the matrix to the rows of x: a row vector times M is Mᵀ applied "
+                    "to it, so use x @ M.T.")
+    return ("first map x back to z(0) (solve the linear ODE backwards: a matrix exponential), evaluate "
+            "log N(z(0); 0, I) there, then add the integral of −tr(∂f/∂z).")

@@ -8,23 +8,26 @@
   Rademacher noise): the spread of the log-likelihood estimate and the time per solver step.
 
 Every explorer computes all its states once, when it is built, so moving a control only swaps
-precomputed arrays into the figure's artists.
+precomputed arrays into the figure's artists. An update that fails anyway (a ``SolverError`` or
+anything else) is shown as a message in the explorer's readout, never as a traceback.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from ipywidgets import HTML, FloatSlider, HBox, Layout, SelectionSlider, ToggleButtons, VBox
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..data.densities import BOX
 from ..errors import SolverError
 from ..flows import CNF, base_log_prob, log_prob_frames
-from .solvers import figure_widget
+from .solvers import _warn, figure_widget
 
 __all__ = ["FlowTimeExplorer", "ToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
 
@@ -36,6 +39,17 @@ def _freeze_ticks(ax):
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(FixedLocator(axis.get_majorticklocs()))
         axis.set_minor_locator(NullLocator())
+
+
+def _never_raises(update):
+    """Wrap an explorer's ``_update`` so that a failure shows in its readout instead of a traceback."""
+    @functools.wraps(update)
+    def safe_update(self, change=None):
+        try:
+            update(self, change)
+        except Exception as exc:  # a learner must never see a traceback from a control
+            self.readout.value = _warn(f"this view could not be drawn: {type(exc).__name__}: {exc}")
+    return safe_update
 
 
 def _check_cnf(cnf):
@@ -108,6 +122,7 @@ class FlowTimeExplorer:
         """The precomputed frame nearest the slider's t."""
         return int(np.argmin(np.abs(self.times - self.time.value)))
 
+    @_never_raises
     def _update(self, change=None):
         k = self.frame()
         t = self.times[k]
@@ -182,6 +197,10 @@ class ToleranceExplorer:
         ok = [i for i, f in enumerate(self.failure) if f is None]
         self.ax_cost.loglog([self.nfe[i] for i in ok], [self.error[i] for i in ok], "o-", c="0.5")
         self.marker, = self.ax_cost.loglog([], [], "o", ms=12, mfc="none", mec="C3", mew=2)
+        # NFE spans less than a decade, where a log axis has no labelled ticks: label the NFE values themselves.
+        self.ax_cost.set_xticks(sorted({self.nfe[i] for i in ok}))
+        self.ax_cost.xaxis.set_major_formatter(ScalarFormatter())
+        self.ax_cost.xaxis.set_minor_formatter(NullFormatter())
         self.ax_cost.set_xlabel("NFE (sampling)")
         self.ax_cost.set_ylabel("mean distance to reference")
         self.ax_cost.set_title("work against accuracy")
@@ -194,6 +213,7 @@ class ToleranceExplorer:
     def index(self) -> int:
         return self.tolerances.index(self.tolerance.value)
 
+    @_never_raises
     def _update(self, change=None):
         i = self.index()
         if self.failure[i] is not None:
@@ -294,6 +314,7 @@ class TraceEstimatorExplorer:
                 "seconds_per_step": self.seconds_per_step[label],
                 "nfe": self.nfe[label]}
 
+    @_never_raises
     def _update(self, change=None):
         label = self.estimator.value
         diff = (self.estimates[label] - self.exact).ravel()
