@@ -150,14 +150,14 @@ def _md5(path: Path) -> str:
 
 
 def _fetch(url: str, target: Path, *, timeout: float, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from ..progress import progress as progress_bar
 
     part = target.with_name(target.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name,
-                      disable=not progress, leave=True) as bar:
+            with progress_bar(total=int(total) if total else None, unit="B", unit_scale=True, desc=target.name,
+                              enabled=progress) as bar:
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
