@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from .adjoint import odeint_adjoint
 from .errors import SolverError
+from .progress import progress as progress_bar
 from .integrate import solve
 from .tableaux import TABLEAUX
 
@@ -43,6 +44,7 @@ __all__ = [
     "KINDS", "CHANNELS", "GROUPS", "N_RES_BLOCKS", "ConcatConv2d", "ODEFunc", "ResBlock", "ODEBlock", "Classifier",
     "make_model", "count_parameters", "TrainConfig", "History", "train", "evaluate", "tolerance_sweep",
     "SweepPoint", "breakdown_tolerance", "training_memory", "PAPER_TABLE1", "table1_markdown", "benchmark", "loosest_safe_tolerance", "train_checkpoints", "load_pretrained", "checkpoint_path", "CHECKPOINT_DIR", "resolve_device",
+    "cheapest_safe_tolerance", "Comparison", "compare_mistakes", "solver_steps", "below_the_floor", "COARSE_SOLVERS",
 ]
 
 KINDS = ("resnet", "rknet", "odenet")
@@ -328,8 +330,6 @@ def train(model: Classifier, data, config: TrainConfig | None = None, *, progres
     config always give the same run on one machine. ``on_batch(history)`` is called after every
     batch (a live loss curve); the return value is the (extended) :class:`History`.
     """
-    from tqdm.auto import tqdm
-
     config = config or TrainConfig()
     _check_images(data.x_train, data.y_train, "training data")
     device = next(model.parameters()).device
@@ -348,8 +348,7 @@ def train(model: Classifier, data, config: TrainConfig | None = None, *, progres
         correct = 0
         _sync(device)
         start = time.perf_counter()
-        bar = tqdm(range(n_batches), desc=f"{model.kind} epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=True)   # a bar that closes itself breaks under Voilà ("model not found")
+        bar = progress_bar(range(n_batches), desc=f"{model.kind} epoch {epoch + 1}/{config.epochs}", enabled=progress)
         for b in bar:
             idx = order[b * config.batch_size:(b + 1) * config.batch_size]
             logits = model(x_train[idx])
@@ -384,7 +383,8 @@ def _sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> dict:
-    """Accuracy, mean loss, NFE per batch and seconds per batch of ``model`` on ``(x, y)``.
+    """Accuracy, mean loss, NFE per batch and seconds per batch of ``model`` on ``(x, y)``, and
+    ``wrong``: the indices of the images it misclassifies (for :func:`compare_mistakes`).
 
     ``nfe_per_batch`` is the mean number of evaluations of f per forward pass of a batch (0 for
     the ResNet); one adaptive solve serves the whole batch, so every image of a batch shares it.
@@ -396,7 +396,7 @@ def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, batch_size:
     was_training = model.training
     model.eval()
     block = model.ode_block
-    correct, loss_sum, nfes, times = 0, 0.0, [], []
+    correct, loss_sum, nfes, times, wrong = 0, 0.0, [], [], []
     try:
         for i in range(0, len(y), batch_size):
             xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
@@ -406,12 +406,14 @@ def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor, *, batch_size:
             _sync(device)
             times.append(time.perf_counter() - start)
             correct += int((logits.argmax(1) == yb).sum())
+            wrong += (i + (logits.argmax(1) != yb).nonzero().flatten()).tolist()
             loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
             nfes.append(block.nfe_forward if block is not None else 0)
     finally:
         model.train(was_training)
     return {"accuracy": correct / len(y), "loss": loss_sum / len(y), "nfe_per_batch": sum(nfes) / len(nfes),
-            "seconds_per_batch": sum(times) / len(times), "batch_size": min(batch_size, len(y))}
+            "seconds_per_batch": sum(times) / len(times), "batch_size": min(batch_size, len(y)),
+            "wrong": tuple(wrong)}
 
 
 @dataclass(frozen=True)
@@ -423,6 +425,7 @@ class SweepPoint:
     nfe_per_batch: float
     seconds_per_batch: float
     error: str | None = None     # why the solve failed at this tolerance, if it did
+    wrong: tuple[int, ...] = ()  # indices of the misclassified images
 
 
 def tolerance_sweep(model: Classifier, x: torch.Tensor, y: torch.Tensor, tolerances, *,
@@ -449,7 +452,8 @@ def tolerance_sweep(model: Classifier, x: torch.Tensor, y: torch.Tensor, toleran
                 points.append(SweepPoint(tol, math.nan, math.nan, math.nan, str(exc)))
                 continue
             best = min(runs, key=lambda r: r["seconds_per_batch"])
-            points.append(SweepPoint(tol, best["accuracy"], best["nfe_per_batch"], best["seconds_per_batch"]))
+            points.append(SweepPoint(tol, best["accuracy"], best["nfe_per_batch"], best["seconds_per_batch"],
+                                     wrong=best["wrong"]))
     finally:
         block.rtol, block.atol = saved
     return points
@@ -550,7 +554,7 @@ def below_the_floor(model: Classifier, x: torch.Tensor, y: torch.Tensor, setting
                     *, batch_size: int = 512) -> list[dict]:
     """Test an ODE-Net with fixed-step solvers coarser than its adaptive solver ever goes.
 
-    For each ``(method, step_size)`` returns ``{"method", "step_size", "nfe", "accuracy"}``; ``(None, None)``
+    For each ``(method, step_size)`` returns ``{"method", "step_size", "nfe", "accuracy", "wrong"}``; ``(None, None)``
     skips the ODE block (NFE 0). The model's own solver settings are restored afterwards.
     """
     block = model.ode_block
@@ -565,16 +569,19 @@ def below_the_floor(model: Classifier, x: torch.Tensor, y: torch.Tensor, setting
                 device = next(model.parameters()).device
                 was_training = model.training
                 model.eval()
-                correct = sum(int((model.head(model.downsampling(x[i:i + batch_size].to(device))).argmax(1)
-                                   == y[i:i + batch_size].to(device)).sum()) for i in range(0, len(y), batch_size))
+                wrong = [i + int(k) for i in range(0, len(y), batch_size)
+                         for k in (model.head(model.downsampling(x[i:i + batch_size].to(device))).argmax(1).cpu()
+                                   != y[i:i + batch_size].cpu()).nonzero().flatten()]
                 model.train(was_training)
-                rows.append({"method": None, "step_size": None, "nfe": 0, "accuracy": correct / len(y)})
+                rows.append({"method": None, "step_size": None, "nfe": 0, "accuracy": 1 - len(wrong) / len(y),
+                             "wrong": tuple(wrong)})
                 continue
             if method not in TABLEAUX or TABLEAUX[method].adaptive:
                 raise ValueError(f"below_the_floor takes fixed-step methods (euler, midpoint, heun, rk4); got {method!r}.")
             block.method, block.step_size = method, float(step_size)
             r = evaluate(model, x, y, batch_size=batch_size)
-            rows.append({"method": method, "step_size": float(step_size), "nfe": r["nfe_per_batch"], "accuracy": r["accuracy"]})
+            rows.append({"method": method, "step_size": float(step_size), "nfe": r["nfe_per_batch"], "accuracy": r["accuracy"],
+                         "wrong": r["wrong"]})
     finally:
         block.method, block.step_size = saved
     return rows
@@ -593,24 +600,98 @@ def breakdown_tolerance(points: list[SweepPoint], *, drop: float = 0.01) -> floa
     return None
 
 
-def loosest_safe_tolerance(points: list[SweepPoint], *, drop: float = 0.01) -> float:
-    """The loosest tested tolerance up to which accuracy never falls more than ``drop`` below the
-    accuracy at the tightest tolerance tested: the cheapest safe choice at test time.
-
-    A tolerance at which the solve failed counts as a fall.
-    """
-    if not isinstance(drop, (int, float)) or not math.isfinite(drop) or drop < 0:
+def _safe_run(points: list[SweepPoint], drop: float) -> list[SweepPoint]:
+    """The points from the tightest tolerance up to the first whose accuracy falls more than ``drop``
+    below the tightest one's (or whose solve failed), that one excluded."""
+    if not isinstance(drop, (int, float)) or isinstance(drop, bool) or not math.isfinite(drop) or drop < 0:
         raise ValueError(f"drop must be a finite number ≥ 0; got {drop!r}.")
     ordered = sorted(points, key=lambda p: p.tol)
     if not ordered or not math.isfinite(ordered[0].accuracy):
         raise ValueError("the tightest tolerance of the sweep must have a result to compare with.")
     reference = ordered[0].accuracy
-    best = ordered[0].tol
+    run = [ordered[0]]
     for p in ordered[1:]:
         if not math.isfinite(p.accuracy) or p.accuracy < reference - drop:
             break
-        best = p.tol
-    return best
+        run.append(p)
+    return run
+
+
+def loosest_safe_tolerance(points: list[SweepPoint], *, drop: float = 0.01) -> float:
+    """The loosest tested tolerance up to which accuracy never falls more than ``drop`` below the
+    accuracy at the tightest tolerance tested. A tolerance at which the solve failed counts as a fall.
+
+    Looser is not always cheaper: past dopri5's floor of evaluations every tolerance costs the same
+    (see :func:`cheapest_safe_tolerance`).
+    """
+    return _safe_run(points, drop)[-1].tol
+
+
+def cheapest_safe_tolerance(points: list[SweepPoint], *, drop: float = 0.01) -> float:
+    """The tolerance to test at: among the safe ones (those :func:`loosest_safe_tolerance` accepts,
+    from the tightest up), the one with the fewest NFE per batch, and of equal NFE the tightest,
+    since a tolerance looser than that buys no evaluation and only adds solver error.
+    """
+    run = _safe_run(points, drop)
+    return min(run, key=lambda p: (p.nfe_per_batch, p.tol)).tol
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two classifiers (or one at two solver settings) on the same ``n_images`` test images.
+
+    ``only_a`` images are wrong for A alone, ``only_b`` for B alone. Only these decide which is better
+    (McNemar's test): if A and B were equally good, each such image would be A's mistake or B's with
+    even odds, so ``only_a − only_b`` would be within about 2·√(only_a + only_b) of zero 95% of the time.
+    A smaller difference is a **tie**: these images cannot tell the two apart.
+    """
+
+    n_images: int
+    wrong_a: int
+    wrong_b: int
+    only_a: int
+    only_b: int
+
+    @property
+    def tie(self) -> bool:
+        return abs(self.only_a - self.only_b) <= 2 * math.sqrt(self.only_a + self.only_b)
+
+    def __str__(self) -> str:
+        verdict = "a tie" if self.tie else "a real difference on these images"
+        return (f"{self.wrong_a} vs {self.wrong_b} wrong of {self.n_images} images "
+                f"({self.only_a} wrong only for the first, {self.only_b} only for the second): {verdict}")
+
+
+def compare_mistakes(wrong_a, wrong_b, n_images: int) -> Comparison:
+    """Compare two sets of misclassified image indices (``evaluate(...)["wrong"]``) on ``n_images``."""
+    if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
+        raise ValueError(f"n_images must be a positive integer; got {n_images!r}.")
+    a, b = set(int(i) for i in wrong_a), set(int(i) for i in wrong_b)
+    outside = [i for i in a | b if not 0 <= i < n_images]
+    if outside:
+        raise ValueError(f"image indices must lie in 0…{n_images - 1}; got {sorted(outside)[:5]}. "
+                         "Pass the indices of the wrong images, e.g. evaluate(...)['wrong'].")
+    return Comparison(n_images, len(a), len(b), len(a - b), len(b - a))
+
+
+@torch.no_grad()
+def solver_steps(model: Classifier, x: torch.Tensor, tol: float) -> list[float]:
+    """Where the ODE-Net's adaptive solver puts its accepted steps on [0, 1] for the batch ``x`` at
+    test-time tolerance rtol = atol = ``tol``: the step boundaries, 0.0 first and 1.0 last."""
+    block = model.ode_block
+    if block is None or not TABLEAUX[block.method].adaptive:
+        raise ValueError("solver_steps needs an ODE-Net with an adaptive method (e.g. make_model('odenet')).")
+    if not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol <= 0:
+        raise ValueError(f"tol must be a finite number > 0; got {tol!r}.")
+    was_training = model.training
+    model.eval()
+    try:
+        h0 = model.downsampling(x.to(next(model.parameters()).device))
+        t = block.integration_time.to(h0.dtype)
+        trace = solve(block.func, h0, t, rtol=tol, atol=tol, method=block.method, options=block.options(), trace=True).trace
+    finally:
+        model.train(was_training)
+    return [0.0] + [s.t + s.h for s in trace if s.accepted]
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,7 +734,8 @@ def table1_markdown(rows: dict[str, dict]) -> str:
     """This lesson's measured rows next to the paper's Table 1, as a Markdown table.
 
     ``rows`` maps "ResNet", "RK-Net", "ODE-Net" to dicts with ``test_error`` (fraction), ``params``,
-    ``saved_bytes`` (one training batch), ``ms_per_train_batch`` and ``nfe`` (forward, or None).
+    ``saved_bytes`` (one training batch), ``ms_per_train_batch`` and ``nfe`` (forward, or None); with
+    ``n_wrong`` and ``n_images`` the error also says how many test images it is.
     """
     from .memory import format_bytes
 
@@ -664,7 +746,8 @@ def table1_markdown(rows: dict[str, dict]) -> str:
     for name, row in rows.items():
         paper = PAPER_TABLE1.get(name, dict.fromkeys(("test error", "params", "memory", "time"), "–"))
         nfe = "–" if row.get("nfe") is None else f"{row['nfe']:.0f}"
-        lines.append(f"| {name} | {100 * row['test_error']:.2f}% | {row['params'] / 1e6:.3f}M | "
+        images = f" ({row['n_wrong']} of {row['n_images']})" if "n_wrong" in row and "n_images" in row else ""
+        lines.append(f"| {name} | {100 * row['test_error']:.2f}%{images} | {row['params'] / 1e6:.3f}M | "
                      f"{format_bytes(row['saved_bytes'])} | {row['ms_per_train_batch']:.0f} ms | {nfe} | "
                      f"{paper['test error']} | {paper['params']} | {paper['memory']} | {paper['time']} |")
     return "\n".join(lines)

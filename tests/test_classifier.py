@@ -14,10 +14,12 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from odeteach import solve  # noqa: E402
+from odeteach import classifier as C  # noqa: E402
 from odeteach.classifier import (CHECKPOINT_DIR, KINDS, History, SweepPoint, TrainConfig, below_the_floor,  # noqa: E402
-                                 breakdown_tolerance,
+                                 breakdown_tolerance, cheapest_safe_tolerance, compare_mistakes,
                                  checkpoint_path, count_parameters, evaluate, load_pretrained, loosest_safe_tolerance,
-                                 make_model, resolve_device, save_checkpoint, tolerance_sweep, train, train_checkpoints)
+                                 make_model, resolve_device, save_checkpoint, solver_steps, tolerance_sweep, train,
+                                 train_checkpoints)
 from odeteach.data.digits import Digits, load_digits  # noqa: E402
 from odeteach.exercises import lesson04  # noqa: E402
 from odeteach.widgets.classifier import LossCurve, ToleranceExplorer  # noqa: E402
@@ -260,6 +262,59 @@ def test_breakdown_and_safe_tolerance(tols, accs, broken, safe):
     assert loosest_safe_tolerance(points(tols, accs)) == safe
 
 
+@pytest.mark.parametrize("tols, accs, nfes, cheapest", [
+    ([1e-4, 1e-3, 1e-2, 1e-1], [0.98, 0.98, 0.98, 0.98], [32, 26, 14, 14], 1e-2),   # a floor: the tightest of it
+    ([1e-1, 1e-4, 1e-2], [0.5, 0.98, 0.975], [8, 30, 20], 1e-2),                    # unordered; 1e-1 unsafe
+    ([1e-4, 1e-3, 1e-2], [0.98, 0.98, 0.98], [30, 20, 26], 1e-3),                   # NFE rises again
+    ([1e-4, 1e-3, 1e-2], [0.98, math.nan, 0.98], [30, math.nan, 14], 1e-4),         # a failed solve stops the run
+])
+def test_cheapest_safe_tolerance(tols, accs, nfes, cheapest):
+    pts = [SweepPoint(t, a, n, 1.0) for t, a, n in zip(tols, accs, nfes)]
+    assert cheapest_safe_tolerance(pts) == cheapest
+    with pytest.raises(ValueError, match="drop"):
+        cheapest_safe_tolerance(pts, drop=-0.1)
+
+
+def test_compare_mistakes_counts_images_and_calls_ties():
+    result = compare_mistakes((0, 11, 18, 20, 330, 357), (0, 11, 18, 20, 330, 357, 181), 359)
+    assert (result.wrong_a, result.wrong_b, result.only_a, result.only_b, result.tie) == (6, 7, 0, 1, True)
+    assert "6 vs 7 wrong of 359 images" in str(result) and "a tie" in str(result)
+    lopsided = compare_mistakes(range(10), (), 359)      # 10 against 0: beyond 2·√10
+    assert not lopsided.tie and "real difference" in str(lopsided)
+    assert compare_mistakes(range(4), (), 359).tie         # 4 against 0: within 2·√4
+    assert compare_mistakes((), (), 359).tie
+    with pytest.raises(ValueError, match="0…9"):
+        compare_mistakes([3, 12], [1], 10)
+    with pytest.raises(ValueError, match="positive integer"):
+        compare_mistakes([], [], 0)
+
+
+def test_evaluate_lists_the_wrong_images(shipped, small):
+    model = shipped["resnet"][0]
+    r = evaluate(model, small.x_test, small.y_test, batch_size=24)     # indices across batches
+    with torch.no_grad():
+        wrong = (model(small.x_test).argmax(1) != small.y_test).nonzero().flatten().tolist()
+    assert list(r["wrong"]) == wrong
+    assert r["accuracy"] == pytest.approx(1 - len(wrong) / len(small.y_test))
+
+
+def test_solver_steps_cover_the_interval(shipped, small):
+    steps = solver_steps(shipped["odenet"][0], small.x_test, 1e-3)
+    assert steps[0] == 0.0 and steps[-1] == pytest.approx(1.0) and steps == sorted(steps)
+    assert len(solver_steps(shipped["odenet"][0], small.x_test, 1e-5)) > len(steps)
+    with pytest.raises(ValueError, match="adaptive"):
+        solver_steps(make_model("resnet"), small.x_test, 1e-3)
+    with pytest.raises(ValueError, match="tol"):
+        solver_steps(shipped["odenet"][0], small.x_test, 0.0)
+
+
+def test_table1_states_the_images_behind_an_error():
+    row = {"test_error": 6 / 359, "n_wrong": 6, "n_images": 359, "params": 36458, "saved_bytes": 1024,
+           "ms_per_train_batch": 12.0, "nfe": 26}
+    table = C.table1_markdown({"ODE-Net": row})
+    assert "| ODE-Net | 1.67% (6 of 359) |" in table and "| 0.42% |" in table
+
+
 # --------------------------------------------------------------------------------------------
 # Widgets
 
@@ -305,6 +360,20 @@ def test_tolerance_explorer_refuses_a_resnet(digits):
         ToleranceExplorer(make_model("resnet"), digits.x_test, digits.y_test)
 
 
+def test_loss_curve_finish_draws_every_curve_in_full():
+    # The saved notebook keeps the image made at display time: finish() must leave every curve drawn.
+    curve = LossCurve(("resnet", "odenet"), every=5)
+    runs = {"resnet": History(loss=[2.0, 1.0, 0.5]), "odenet": History(loss=[2.5, 1.5])}
+    for label, history in runs.items():
+        curve.update(history, label)                      # 3 and 2 batches: not a multiple of 5, not drawn
+    assert len(curve.lines["resnet"].get_xdata()) == 0
+    curve.finish(runs)
+    assert list(curve.lines["resnet"].get_ydata()) == [2.0, 1.0, 0.5]
+    assert list(curve.lines["odenet"].get_ydata()) == [2.5, 1.5]
+    lo, hi = curve.ax.get_xlim()
+    assert lo <= 1 and hi >= 3
+
+
 def test_loss_curve_draws_histories():
     curve = LossCurve(("resnet", "odenet"), every=2)
     curve.update(History(loss=[2.0, 1.0, 0.5, 0.4]), "odenet")
@@ -318,32 +387,176 @@ def test_loss_curve_draws_histories():
 
 
 # --------------------------------------------------------------------------------------------
-# Exercise checks: a right answer passes, wrong ones fail with a hint
+# Exercise checks: the solution passes; the placeholder, copied and textbook numbers and plausible
+# wrong answers fail, each with a hint that does not give the answer away
+
+
+def assert_fails(result, *words):
+    assert not result and str(result).startswith("❌")
+    assert "Hint" in result.message
+    for w in words:
+        assert w in result.message, result.message
+
+
+def resnet_right(c):
+    return 6 * (2 * (9 * c * c + c) + 3 * 2 * c)
+
+
+def odenet_right(c):
+    return 2 * (9 * (c + 1) * c + c) + 3 * 2 * c
+
+
+def test_parameter_formulas_accept_the_solution():
+    result = lesson04.check_parameter_formulas(resnet_right, odenet_right)
+    assert result and str(result).startswith("✅")
+
+
+def _whole_model(c):   # the feature block plus downsampling (3×3 conv, GroupNorm, 4×4 conv) and head
+    return resnet_right(c) + (9 * c + c) + 2 * c + (16 * c * c + c) + 2 * c + (10 * c + 10)
+
+
+@pytest.mark.parametrize("resnet_fn, odenet_fn, words", [
+    (None, None, ["not attempted"]),
+    (lambda c: 112128, lambda c: 19264, ["same number for every C", "C = 32"]),                # copied from section 1
+    (lambda c: 600_000, lambda c: 220_000, ["same number for every C"]),                      # the paper's Table 1
+    (lambda c: 112128 * (c / 32) ** 2, odenet_right, ["C² term", "terms in C"]),               # the printout scaled
+    (lambda c: 2 * (9 * c * c + c) + 6 * c, odenet_right, ["one residual block"]),            # forgot the 6
+    (lambda c: 6 * (2 * 9 * c * c + 3 * 2 * c), odenet_right, ["terms in C", "biases"]),       # forgot the biases
+    (resnet_right, lambda c: 2 * (9 * c * c + c) + 6 * c, ["time channel"]),                  # forgot t
+    (resnet_right, lambda c: 2 * (9 * (c + 1) * (c + 1) + c + 1) + 6 * c, ["constant term"]), # t as output too
+    (_whole_model, odenet_right, ["downsampling or the head"]),                                 # the whole model
+    (lambda c: count_parameters(make_model("resnet", channels=c).feature), odenet_right, ["write it yourself"]),
+    (lambda c: 1 / 0, odenet_right, ["ZeroDivisionError"]),
+    (lambda c: "18C²", odenet_right, ["must return a number"]),
+    (3, odenet_right, ["function of the number of channels"]),
+])
+def test_parameter_formulas_reject_wrong_answers(resnet_fn, odenet_fn, words):
+    result = lesson04.check_parameter_formulas(resnet_fn, odenet_fn)
+    assert_fails(result, *words)
+    for c in (8, 16, 48):        # the hint never states a right count
+        assert str(resnet_right(c)) not in result.message and str(odenet_right(c)) not in result.message
+    assert count_parameters(make_model("resnet", channels=8).feature) == resnet_right(8)   # restored after
 
 
 def concat_right(t, h):
     return torch.cat([torch.ones_like(h[:, :1]) * t, h], dim=1)
 
 
-@pytest.mark.parametrize("check, args, ok", [
-    (lesson04.check_parameter_formulas, (lambda c: 6 * (18 * c * c + 8 * c), lambda c: 18 * c * c + 26 * c), True),
-    (lesson04.check_parameter_formulas, (lambda c: 6 * (18 * c * c + 8 * c), lambda c: 18 * c * c + 8 * c), False),
-    (lesson04.check_parameter_formulas, (lambda c: 18 * c * c + 8 * c, lambda c: 18 * c * c + 26 * c), False),
-    (lesson04.check_parameter_formulas, (None, None), False),
-    (lesson04.check_concat_time, (concat_right,), True),
-    (lesson04.check_concat_time, (lambda t, h: torch.cat([h, torch.ones_like(h[:, :1]) * t], dim=1),), False),
-    (lesson04.check_concat_time, (lambda t, h: torch.cat([torch.zeros_like(h[:, :1]), h], dim=1),), False),
-    (lesson04.check_concat_time, (lambda t, h: 1 / 0,), False),
-    (lesson04.check_safe_tolerance, (lambda p, d: loosest_safe_tolerance(p, drop=d),), True),
-    (lesson04.check_safe_tolerance, (lambda p, d: max(x.tol for x in p),), False),
-    (lesson04.check_safe_tolerance, (None,), False),
+def test_concat_time_accepts_the_solution():
+    assert lesson04.check_concat_time(concat_right)
+
+
+@pytest.mark.parametrize("fn, words", [
+    (None, ["not attempted"]),
+    (lambda t, h: torch.cat([h, torch.ones_like(h[:, :1]) * t], dim=1), ["time channel is last"]),
+    (lambda t, h: torch.cat([torch.zeros_like(h[:, :1]), h], dim=1), ["channels differ"]),
+    (lambda t, h: torch.cat([torch.ones_like(h[:, :1]), h], dim=1), ["channels differ"]),     # t = 1 always
+    (lambda t, h: h + t, ["one more channel"]),                                                # added, not stacked
+    (lambda t, h: torch.cat([torch.ones_like(h[:1]) * t, h], dim=0), ["one more channel"]),   # the wrong dimension
+    (lambda t, h: [t, h], ["return a tensor"]),
+    (lambda t, h: 1 / 0, ["ZeroDivisionError"]),
 ])
-def test_exercise_checks(check, args, ok):
-    result = check(*args)
-    assert bool(result) is ok
-    assert ("✅" in str(result)) is ok
-    if not ok:
-        assert "Hint" in result.message
+def test_concat_time_rejects_wrong_answers(fn, words):
+    assert_fails(lesson04.check_concat_time(fn), *words)
+
+
+def cheapest_right(points, drop):
+    points = sorted(points, key=lambda p: p.tol)
+    reference, best = points[0].accuracy, points[0]
+    for p in points[1:]:
+        if math.isnan(p.accuracy) or p.accuracy < reference - drop:
+            break
+        if p.nfe_per_batch < best.nfe_per_batch:
+            best = p
+    return best.tol
+
+
+def test_safe_tolerance_accepts_the_solution():
+    assert lesson04.check_safe_tolerance(cheapest_right)
+
+
+def _no_sort(points, drop):
+    reference, best = points[0].accuracy, points[0]
+    for p in points[1:]:
+        if math.isnan(p.accuracy) or p.accuracy < reference - drop:
+            break
+        if p.nfe_per_batch < best.nfe_per_batch:
+            best = p
+    return best.tol
+
+
+def _ignores_nan(points, drop):
+    points = sorted(points, key=lambda p: p.tol)
+    reference, best = points[0].accuracy, points[0]
+    for p in points[1:]:
+        if p.accuracy < reference - drop:        # NaN < x is False: a failed solve passes as safe
+            break
+        if p.nfe_per_batch < best.nfe_per_batch:
+            best = p
+    return best.tol
+
+
+def _ignores_the_fall(points, drop):
+    ordered = sorted(points, key=lambda p: p.tol)
+    ok = [p for p in ordered if not math.isnan(p.accuracy) and p.accuracy >= ordered[0].accuracy - drop]
+    return min(ok, key=lambda p: (p.nfe_per_batch, p.tol)).tol
+
+
+def _best_as_reference(points, drop):
+    points = sorted(points, key=lambda p: p.tol)
+    reference, best = max(p.accuracy for p in points if not math.isnan(p.accuracy)), points[0]
+    for p in points[1:]:
+        if math.isnan(p.accuracy) or p.accuracy < reference - drop:
+            break
+        if p.nfe_per_batch < best.nfe_per_batch:
+            best = p
+    return best.tol
+
+
+def _loosest_safe(points, drop):
+    points = sorted(points, key=lambda p: p.tol)
+    best = points[0]
+    for p in points[1:]:
+        if math.isnan(p.accuracy) or p.accuracy < points[0].accuracy - drop:
+            break
+        best = p
+    return best.tol
+
+
+def _loosest_of_equal_nfe(points, drop):
+    points = sorted(points, key=lambda p: p.tol)
+    reference, best = points[0].accuracy, points[0]
+    for p in points[1:]:
+        if math.isnan(p.accuracy) or p.accuracy < reference - drop:
+            break
+        if p.nfe_per_batch <= best.nfe_per_batch:
+            best = p
+    return best.tol
+
+
+@pytest.mark.parametrize("fn, words", [
+    (None, ["not attempted"]),
+    (lambda p, d: 1e-1, []),                                   # the lesson's own answer for its sweep, copied
+    (lambda p, d: 1e-3, []),                                   # "test at the training tolerance"
+    (lambda p, d: 10.0, []),                                   # the old lesson's "loosest within 1 point"
+    (_loosest_safe, ["looser is not always cheaper"]),                # the old lesson's rule, written out
+    (_loosest_of_equal_nfe, ["looser is not always cheaper"]),
+    (lambda p, d: min(p, key=lambda q: q.nfe_per_batch).tol, ["beyond the first tolerance"]),
+    (_ignores_the_fall, ["stop looking"]),
+    (_ignores_nan, ["NaN"]),
+    (_no_sort, ["sort them"]),
+    (_best_as_reference, ["not the best one"]),
+    (lambda p, d: cheapest_right(p, 0.01), ["drop you are given"]),
+    (lambda p, d: cheapest_safe_tolerance(p, drop=d), ["write it yourself"]),
+    (lambda p, d: C.cheapest_safe_tolerance(p, drop=d), ["write it yourself"]),
+    (lambda p, d: loosest_safe_tolerance(p, drop=d), ["write it yourself"]),
+    (lambda p, d: sorted(p, key=lambda q: q.tol)[0], ["not the SweepPoint"]),
+    (lambda p, d: 1 / 0, ["ZeroDivisionError"]),
+    (3, ["pass a function"]),
+])
+def test_safe_tolerance_rejects_wrong_answers(fn, words):
+    assert_fails(lesson04.check_safe_tolerance(fn), *words)
+    assert cheapest_safe_tolerance(points([1e-3, 1e-2], [0.9, 0.9])) == 1e-3     # the package works again after
 
 
 def test_figures_print_nothing_outside_a_kernel(capsys):

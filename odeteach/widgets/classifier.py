@@ -18,7 +18,7 @@ from ipywidgets import HTML, FloatLogSlider, VBox
 
 from ..classifier import Classifier, History, SweepPoint, tolerance_sweep
 from ..tableaux import TABLEAUX
-from .solvers import figure_widget
+from .solvers import figure_view, figure_widget
 
 __all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 
@@ -150,26 +150,44 @@ class ToleranceExplorer:
 
 
 class LossCurve:
-    """A live training-loss curve: pass ``curve.update`` as ``train(..., on_batch=curve.update)``.
+    """A live training-loss curve: pass ``curve.watch(label)`` as ``train(..., on_batch=...)``.
 
     One line per model (``label``); redraws at most every ``every`` batches to stay cheap.
+    Show it with :meth:`show` before training and call :meth:`finish` after: a saved notebook keeps
+    the image a figure had when it was *displayed*, so without ``finish`` the saved output is the
+    empty axes the curve started from.
     """
 
     def __init__(self, labels=("resnet", "rknet", "odenet"), *, every: int = 5):
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer; got {every!r}.")
         self.every = every
-        with plt.ioff():
-            self.fig, self.ax = plt.subplots(figsize=(6.5, 3.2))
+        with plt.ioff():   # constrained: the y label stays inside the figure as the tick labels change
+            self.fig, self.ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
         self.ax.set_xlabel("batch")
         self.ax.set_ylabel("training loss (cross-entropy)")
         self.ax.set_yscale("log")
         self.ax.grid(alpha=0.3)
-        self.lines = {label: self.ax.plot([], [], lw=1, label=label)[0] for label in labels}
+        self.lines = {label: self.ax.plot([], [], ".-", lw=1, ms=4, label=label)[0] for label in labels}
         self.ax.legend(fontsize=8)
-        self.fig.tight_layout()
         self.active = labels[0] if labels else None
-        self.widget = figure_widget(self.fig)
+        self.widget, self._refresh = figure_view(self.fig)
+        self._refresh()
+        self._handle = None
+
+    def show(self):
+        """Display the curve (in a notebook) so that :meth:`finish` can replace the saved image later."""
+        from IPython.display import display
+
+        self._handle = display(self.widget, display_id=True)
+
+    def finish(self, histories: dict | None = None):
+        """Draw every curve in full (``histories`` maps labels to :class:`History`) and refresh the
+        display made by :meth:`show`, so that a saved notebook shows the finished curves."""
+        for label, history in (histories or {}).items():
+            self.update(history, label, force=True)
+        if self._handle is not None:
+            self._handle.update(self.widget)
 
     def watch(self, label: str):
         """The callback for the model ``label``: ``train(model, data, on_batch=curve.watch("odenet"))``."""
@@ -191,3 +209,4 @@ class LossCurve:
             self.ax.set_xlim(0, max(len(line.get_xdata()) for line in self.lines.values()) + 1)
             self.ax.set_ylim(max(min(values) / 1.5, 1e-4), max(values) * 1.5)
         self.fig.canvas.draw_idle()
+        self._refresh()
