@@ -1,0 +1,138 @@
+"""One training infrastructure for the course's models: seeding, the loop, its log, and checkpoints.
+
+The classifier (lesson 4), the latent ODE and its RNN baseline (lesson 5) and the CNFs (lesson 6) train alike:
+Adam with a cosine-decayed learning rate, one loss per iteration, a progress bar with an ETA
+(:func:`odeteach.progress.progress`), a :class:`TrainLog` of losses and NFE, and a checkpoint in one format
+that loads with ``torch.load(..., weights_only=True)``. Each model's module says *what* one iteration
+computes (its ``loss_fn``); this module says *how* every model is trained and stored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .errors import SolverError
+from .progress import progress as progress_bar
+
+__all__ = ["CHECKPOINT_DIR", "CHECKPOINT_FORMAT", "CheckpointError", "TrainLog", "seed_everything", "fit",
+           "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINT_FORMAT = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, of another kind, or in a format this version cannot read."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global generator (it initialises the model's weights) and return a generator of its own.
+
+    The returned generator drives the data (batch order, subsets, noise), so the same seed gives the same
+    run on one machine, whatever else has drawn random numbers before.
+    """
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class TrainLog:
+    """What a training run did: the loss at every iteration, the NFE where a solver ran, and the time spent."""
+
+    losses: list[float] = field(default_factory=list)
+    nfe: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def record(self, loss: float, nfe: int | None = None) -> None:
+        self.losses.append(float(loss))
+        if nfe is not None:
+            self.nfe.append(int(nfe))
+
+    def recent_loss(self, n: int = 25) -> float:
+        """The mean loss over the last ``n`` iterations (NaN before the first one)."""
+        last = self.losses[-n:]
+        return sum(last) / len(last) if last else math.nan
+
+    def as_dict(self) -> dict:
+        return {"losses": list(self.losses), "nfe": list(self.nfe), "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, blob: dict | None) -> "TrainLog":
+        blob = blob or {}
+        return cls(list(blob.get("losses", [])), list(blob.get("nfe", [])), float(blob.get("seconds", 0.0)))
+
+
+def fit(model: torch.nn.Module, loss_fn: Callable, iterations: int, *, lr: float, final_lr_fraction: float = 0.1,
+        weight_decay: float = 0.0, desc: str = "training", progress: bool = True, log: TrainLog | None = None,
+        on_step: Callable | None = None, postfix_every: int = 25) -> TrainLog:
+    """Minimise ``loss_fn(i)`` over ``iterations`` steps of Adam, the learning rate decaying (cosine) to ``lr * final_lr_fraction``.
+
+    ``loss_fn(i)`` returns the loss tensor for iteration ``i``, or ``(loss, nfe)``. ``on_step(i, log)`` runs
+    after each step (a live plot, per-epoch bookkeeping). A non-finite loss stops the run with a message
+    that says what to change. Returns ``log`` (a new :class:`TrainLog` if none is given), extended.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations, eta_min=lr * final_lr_fraction)
+    log = TrainLog() if log is None else log
+    bar = progress_bar(range(iterations), desc=desc, enabled=progress)
+    start = time.perf_counter()
+    for i in bar:
+        out = loss_fn(i)
+        loss, nfe = out if isinstance(out, tuple) else (out, None)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise SolverError(f"{desc}: the loss became {value} at iteration {i}; lower lr (now {lr:g}), "
+                              "or tighten the solver's rtol/atol.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        log.record(value, nfe)
+        if on_step is not None:
+            on_step(i, log)
+        if progress and (i + 1) % postfix_every == 0:
+            bar.set_postfix(loss=f"{log.recent_loss(postfix_every):.4g}", **({"nfe": nfe} if nfe is not None else {}))
+    log.seconds += time.perf_counter() - start
+    return log
+
+
+def save_checkpoint(path, model: torch.nn.Module, *, kind: str, config: dict, seed: int, log: TrainLog | None = None,
+                    **meta) -> Path:
+    """Write ``model``'s weights with everything needed to rebuild and describe it, in the one checkpoint format.
+
+    ``config`` holds the constructor arguments; ``meta`` any other plain values (numbers, strings, lists,
+    dicts, tensors), so that the file loads with ``weights_only=True``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"format": CHECKPOINT_FORMAT, "kind": kind, "config": dict(config), "seed": int(seed),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "log": (log or TrainLog()).as_dict(), "meta": dict(meta)}
+    torch.save(blob, path)
+    return path
+
+
+def load_checkpoint(path, kind: str | None = None) -> dict:
+    """Read a checkpoint with ``weights_only=True``: a dict with format, kind, config, seed, state_dict, log, meta.
+
+    Raises :class:`CheckpointError` naming the file and what to do when it is missing, of another ``kind``,
+    or not in this format.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}. Retrain it with `python -m odeteach.train NAME` "
+                              "(see the README, 'Regenerating figures and checkpoints').")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise CheckpointError(f"{path} is not an odeteach checkpoint of format {CHECKPOINT_FORMAT} (found {found!r}); "
+                              "retrain it with `python -m odeteach.train NAME`.")
+    if kind is not None and blob["kind"] != kind:
+        raise CheckpointError(f"{path} holds a {blob['kind']!r} model, not a {kind!r} one.")
+    return blob
