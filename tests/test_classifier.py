@@ -191,7 +191,7 @@ def test_shipped_checkpoints_are_small_and_load_weights_only(kind):
     path = CHECKPOINT_DIR / f"digits_{kind}.pt"
     assert path.stat().st_size <= 1_000_000
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    assert blob["model"]["kind"] == kind and blob["history"]["test_accuracy"]
+    assert blob["kind"] == f"digits_{kind}" and blob["config"]["kind"] == kind and blob["meta"]["history"]["test_accuracy"]
 
 
 def test_shipped_models_reach_the_targets(shipped, digits):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..validation import integer
+
 __all__ = ["Digits", "load_digits", "SPLIT_SEED", "TEST_FRACTION"]
 
 SPLIT_SEED = 0        # the split every lesson and test uses; change it and every number changes
@@ -54,8 +56,7 @@ def load_digits(*, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION,
 
     The same ``seed`` always gives the same split, on any machine.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an integer; got {seed!r}.")
+    seed = integer("seed", seed, error=TypeError)
     if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}.")
     from sklearn.datasets import load_digits as _sklearn_load_digits
@@ -63,6 +64,6 @@ def load_digits(*, seed: int = SPLIT_SEED, test_fraction: float = TEST_FRACTION,
     bunch = _sklearn_load_digits()
     images = (bunch.images.astype(np.float32) / _MAX_PIXEL)[:, None, :, :]
     labels = bunch.target.astype(np.int64)
-    train, test = _stratified_split(labels, test_fraction, int(seed))
+    train, test = _stratified_split(labels, test_fraction, seed)
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     return Digits(as_tensor(images[train]), as_tensor(labels[train]), as_tensor(images[test]), as_tensor(labels[test]))
