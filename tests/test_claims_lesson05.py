@@ -158,7 +158,7 @@ def test_table_lines_are_what_the_numbers_say(notebook, table):
         assert line in out, (line, out)
     tol = L.TIE_TOLERANCE
     below = [n for n in OBSERVED_COUNTS if table["Latent ODE"][n] < (1 - tol) * table["RNN"][n]]
-    assert lines[0].startswith(f"the latent ODE's error is below the RNN's at {L._count_list(below)}") or not below
+    assert lines[0].startswith(f"the latent ODE's error is below the RNN's at {L.join_counts(below)}") or not below
     for line, name in ((lines[1], "RNN"), (lines[2], "Latent ODE")):
         first, last = table[name][30], table[name][100]
         went = "rises" if last > (1 + tol) * first else "falls" if last < (1 - tol) * first else "stays about level"

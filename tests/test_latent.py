@@ -135,7 +135,7 @@ def test_bad_training_arguments(small, kwargs, match):
 def test_checkpoints_small_and_safe_to_load(path, kind):
     assert path.exists() and path.stat().st_size <= 1_000_000
     blob = torch.load(path, weights_only=True)
-    assert blob["kind"] == kind and len(blob["losses"]) > 100 and blob["seconds"] > 0
+    assert blob["kind"] == kind and len(blob["log"]["losses"]) > 100 and blob["log"]["seconds"] > 0
 
 
 def test_latent_ode_beats_rnn_on_held_out(pretrained, held_out):
@@ -277,7 +277,7 @@ def test_noise_floor_is_the_expected_loss_of_an_exact_decoder():
 @pytest.mark.parametrize("final, words", [(-0.75, ["ended at -0.75", "1.02 above the noise floor", "not trained down"]),
                                           (-1.70, ["ended at -1.70", "at the noise floor"])])
 def test_describe_training_against_the_floor(final, words):
-    text = L.describe_training(L.TrainLog([100.0] * 10 + [final] * 50, 1.0), 0.1)
+    text = L.describe_training(L.TrainLog([100.0] * 10 + [final] * 50, seconds=1.0), 0.1)
     for w in words:
         assert w in text, text
 

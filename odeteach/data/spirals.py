@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validation import integer, positive_number
+
 __all__ = ["Spirals", "make_spirals", "subsample", "observe", "PLACEMENTS", "OBSERVED_COUNTS"]
 
 # The paper's Table 2 columns: how many of the window's 100 points a model observes.
@@ -90,13 +92,10 @@ def make_spirals(n: int = 1000, *, n_grid: int = 100, n_extrapolate: int = 50, t
     spacing. ``noise_std`` is the standard deviation of the Gaussian noise on each coordinate.
     The same ``seed`` gives the same spirals.
     """
-    for name, value, low in (("n", n, 1), ("n_grid", n_grid, 2), ("n_extrapolate", n_extrapolate, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer ≥ {low}; got {value!r}.")
-    if not (isinstance(t_observed, (int, float)) and math.isfinite(t_observed) and t_observed > 0):
-        raise ValueError(f"t_observed must be a finite number > 0; got {t_observed!r}.")
-    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std >= 0):
-        raise ValueError(f"noise_std must be a finite number ≥ 0; got {noise_std!r}.")
+    n, n_grid = integer("n", n, minimum=1), integer("n_grid", n_grid, minimum=2)
+    n_extrapolate = integer("n_extrapolate", n_extrapolate, minimum=0)
+    t_observed = positive_number("t_observed", t_observed)
+    noise_std = positive_number("noise_std", noise_std, allow_zero=True)
     gen = torch.Generator().manual_seed(int(seed))
     dt = t_observed / (n_grid - 1)
     t_all = torch.arange(n_grid + n_extrapolate, dtype=torch.float64) * dt
@@ -121,8 +120,7 @@ def subsample(n_grid: int, n_observed: int, placement: str = "random", *, genera
     """
     if placement not in PLACEMENTS:
         raise ValueError(f"Unknown placement {placement!r}. Valid placements: {', '.join(PLACEMENTS)}.")
-    if isinstance(n_observed, bool) or not isinstance(n_observed, int) or not 1 <= n_observed <= n_grid:
-        raise ValueError(f"n_observed must be an integer between 1 and {n_grid} (the window's points); got {n_observed!r}.")
+    n_observed = integer("n_observed", n_observed, minimum=1, maximum=n_grid)
     rows = 1 if batch is None else batch
     if placement == "uniform":
         idx = torch.linspace(0, n_grid - 1, n_observed).round().long()
