@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from ..validation import integer, positive_number
+
 __all__ = ["two_moons", "rings", "checkerboard", "sample", "log_density", "distance_to_support", "DENSITIES", "BOX",
            "MOONS_NOISE", "RINGS_NOISE", "RINGS_RADII"]
 
@@ -25,12 +27,10 @@ BOX = 4.0
 
 
 def _check(n, seed, noise=None) -> tuple[int, torch.Generator]:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (the number of points) must be a positive integer; got {n!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer; got {seed!r}.")
-    if noise is not None and (not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0):
-        raise ValueError(f"noise must be a finite number ≥ 0; got {noise!r}.")
+    n = integer("n (the number of points)", n, minimum=1)
+    seed = integer("seed", seed)
+    if noise is not None:
+        positive_number("noise", noise, allow_zero=True)
     return n, torch.Generator().manual_seed(seed)
 
 

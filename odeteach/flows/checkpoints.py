@@ -1,0 +1,71 @@
+"""The shipped CNFs: saved and loaded in the course's one checkpoint format, and retrained from fixed seeds.
+
+``python -m odeteach.train flows`` runs :func:`train_checkpoints`, which writes
+``odeteach/checkpoints/flows_<name>.pt`` (kind ``"cnf"``; ``meta["dataset"]`` names the density).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data.densities import DENSITIES, sample as sample_density
+from ..training import CHECKPOINT_DIR, TrainLog, load_checkpoint as load_any_checkpoint
+from ..training import save_checkpoint as save_any_checkpoint
+from .cnf import CNF
+from .training import train_cnf
+
+__all__ = ["CHECKPOINT_DIR", "CHECKPOINT_ITERATIONS", "save_checkpoint", "load_checkpoint", "pretrained",
+           "train_checkpoints"]
+
+KIND = "cnf"
+
+# Iterations per data set for the shipped checkpoints (small, to train on a shared 2-core machine).
+CHECKPOINT_ITERATIONS = {"two_moons": 800, "rings": 800, "checkerboard": 600}
+
+
+def save_checkpoint(cnf: CNF, path, *, seed: int = 0, log: TrainLog | None = None, **meta) -> Path:
+    """Write the field's weights, its configuration, the training ``seed`` and ``log``, and ``meta``
+    (numbers and strings) to ``path``, as :func:`odeteach.training.save_checkpoint` does for every model."""
+    return save_any_checkpoint(path, cnf, kind=KIND, config=cnf.config(), seed=seed, log=log, **meta)
+
+
+def load_checkpoint(path) -> tuple[CNF, dict]:
+    """A CNF and its ``meta`` from a file written by :func:`save_checkpoint` (loaded with ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}. Retrain with: python -m odeteach.train flows")
+    blob = load_any_checkpoint(path, kind=KIND)
+    config = dict(blob["config"])
+    cnf = CNF(config.pop("dim"), config.pop("hidden"), config.pop("layers"), **config)
+    cnf.load_state_dict(blob["state_dict"])
+    cnf.eval()
+    return cnf, dict(blob["meta"])
+
+
+def pretrained(name: str) -> CNF:
+    """The shipped CNF trained on the density ``name`` (``two_moons``, ``rings``, ``checkerboard``)."""
+    if name not in DENSITIES:
+        raise ValueError(f"Unknown density {name!r}. Valid names: {', '.join(DENSITIES)}.")
+    return load_checkpoint(CHECKPOINT_DIR / f"flows_{name}.pt")[0]
+
+
+def train_checkpoints(names=None, out_dir=CHECKPOINT_DIR) -> dict:
+    """Retrain the shipped checkpoints from fixed seeds: ``python -m odeteach.train flows``."""
+    names = list(DENSITIES) if names is None else list(names)
+    report = {}
+    for name in names:
+        seed, iterations = 0, CHECKPOINT_ITERATIONS[name]
+        result = train_cnf(name, iterations=iterations, seed=seed)
+        with torch.no_grad():
+            test = sample_density(name, 2000, seed=12345)
+            nll = -float(result.cnf.log_prob(test).mean())
+        path = save_checkpoint(result.cnf, Path(out_dir) / f"flows_{name}.pt", seed=seed, log=result.log,
+                               dataset=name, iterations=iterations, seconds=round(result.seconds, 1),
+                               test_nll=round(nll, 4), final_nfe=result.nfe[-1])
+        size = path.stat().st_size
+        report[name] = {"seconds": result.seconds, "test_nll": nll, "nfe": result.nfe[-1], "bytes": size}
+        print(f"{name}: {iterations} iterations in {result.seconds:.0f} s, test NLL {nll:.3f} nats, "
+              f"forward NFE {result.nfe[-1]}, {path} ({size} bytes)")
+    return report
