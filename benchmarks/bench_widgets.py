@@ -51,7 +51,9 @@ BACKENDS = {"ipympl": "module://ipympl.backend_nbagg", "agg": "Agg"}
 
 
 from odeteach.widgets.resnet import DepthExplorer  # noqa: E402
-from odeteach.widgets.solvers import StabilityExplorer, StepSizeExplorer, ToleranceExplorer, slider_values  # noqa: E402
+from odeteach.widgets.base import slider_values  # noqa: E402
+from odeteach.widgets.solvers import StepSizeExplorer, ToleranceExplorer  # noqa: E402
+from odeteach.widgets.stability import StabilityExplorer  # noqa: E402
 
 # (name, factory taking keyword arguments, controls to sweep). Add other lessons' explorers here.
 EXPLORERS = [

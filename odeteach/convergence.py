@@ -7,17 +7,19 @@ against work (NFE) as the tolerance tightens.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .errors import SolverError
 from .integrate import rk_step, solve
 from .problems import Problem
 from .tableaux import TABLEAUX
 
 __all__ = ["ConvergenceResult", "empirical_order", "endpoint_error", "fitted_order", "constant_step_runner",
-           "work_precision", "Rejection", "worst_rejection"]
+           "work_precision", "Rejection", "worst_rejection", "reference_solution", "fixed_step_grid"]
 
 
 @dataclass
@@ -27,6 +29,24 @@ class ConvergenceResult:
     errors: np.ndarray
     nfe: np.ndarray
     order: float  # the fitted slope of log(error) against log(h)
+
+
+def reference_solution(problem: Problem, t: torch.Tensor) -> torch.Tensor:
+    """The exact solution at ``t`` when known, else dopri5 at rtol = atol = 1e-12."""
+    if problem.has_exact:
+        return problem.exact(t)
+    return solve(problem, problem.initial(t.dtype), t, rtol=1e-12, atol=1e-12).ys
+
+
+def fixed_step_grid(t0: float, t1: float, h: float) -> torch.Tensor:
+    """t0, t0 + h, t0 + 2h, …, and t1 itself: the fixed-step solver's own grid."""
+    n = int(math.floor((t1 - t0) / h * (1 + 1e-12)))
+    pts = [t0 + k * h for k in range(n + 1)]
+    if t1 - pts[-1] > 1e-9 * h:
+        pts.append(t1)
+    else:
+        pts[-1] = t1
+    return torch.tensor(pts, dtype=torch.float64)
 
 
 def endpoint_error(sol, problem: Problem) -> float:
@@ -102,21 +122,42 @@ def empirical_order(method: str, problem: Problem, step_sizes=None, dtype=torch.
     return ConvergenceResult(method, hs, errors, np.asarray(nfe), fitted_order(hs, errors))
 
 
-def work_precision(problem: Problem, method: str, tolerances=None, step_sizes=None, dtype=torch.float64):
-    """(NFE, endpoint error) pairs: over ``tolerances`` (rtol = atol) for an adaptive method,
-    over ``step_sizes`` for a fixed-step one."""
-    y0, t = problem.initial(dtype), problem.times(2, dtype)
-    points = []
+def work_precision(problem: Problem, method: str, tolerances=None, step_sizes=None, dtype=torch.float64, *,
+                   reference: torch.Tensor | None = None, max_error: float = math.inf, t: torch.Tensor | None = None,
+                   trace: bool = False, solutions: dict | None = None) -> np.ndarray:
+    """(NFE, endpoint error) pairs, one row per run: over ``tolerances`` (rtol = atol) for an adaptive
+    method, over ``step_sizes`` for a fixed-step one.
+
+    The error is the max-norm distance of the state at ``t1`` from ``reference`` (default: the
+    problem's exact end state). A run the solver refuses (:class:`~odeteach.errors.SolverError`)
+    gives no row, nor does one whose error is ``max_error`` or more (a step so large that the error
+    is O(1) tells nothing). Each run solves on the output times ``t`` (default ``t0, t1``; they must
+    end at ``t1``), with ``trace`` passed on. With a ``solutions`` dict, every run that succeeded
+    is stored in it under its tolerance or step size, so that a caller that shows the runs (an
+    explorer) need not solve them again.
+    """
+    y0 = problem.initial(dtype)
+    t = problem.times(2, dtype) if t is None else t
+    y_end = problem.exact_end() if reference is None else reference
     if TABLEAUX[method].adaptive:
-        for tol in (tolerances if tolerances is not None else np.logspace(-3, -10, 8)):
-            sol = solve(problem, y0, t, method=method, rtol=float(tol), atol=float(tol))
-            points.append((sol.stats.nfe, endpoint_error(sol, problem)))
+        tolerances = np.logspace(-3, -10, 8) if tolerances is None else tolerances
+        runs = {float(tol): dict(rtol=float(tol), atol=float(tol)) for tol in tolerances}
     else:
         span = problem.t1 - problem.t0
-        for h in (step_sizes if step_sizes is not None else [span / 2 ** k for k in range(3, 11)]):
-            sol = solve(problem, y0, t, method=method, options={"step_size": float(h)})
-            points.append((sol.stats.nfe, endpoint_error(sol, problem)))
-    return np.asarray(points)
+        step_sizes = [span / 2 ** k for k in range(3, 11)] if step_sizes is None else step_sizes
+        runs = {float(h): dict(options={"step_size": float(h)}) for h in step_sizes}
+    points = []
+    for value, settings in runs.items():
+        try:
+            sol = solve(problem, y0, t, method=method, trace=trace, **settings)
+        except SolverError:
+            continue
+        if solutions is not None:
+            solutions[value] = sol
+        error = float((sol.ys[-1].double() - y_end).abs().max())
+        if error < max_error:
+            points.append((sol.stats.nfe, error))
+    return np.asarray(points, dtype=float).reshape(-1, 2)
 
 
 @dataclass(frozen=True)

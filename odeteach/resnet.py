@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .integrate import odeint
+from .validation import integer
 
 __all__ = [
     "Dynamics", "ResNet", "euler_hidden_states", "ode_hidden_states", "DepthStudy", "depth_study",
@@ -47,12 +48,6 @@ __all__ = [
 ]
 
 WEIGHT_KINDS = ("tied", "untied, smooth in t", "untied, random")
-
-
-def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth N must be a positive integer number of blocks; got {depth!r}.")
-    return int(depth)
 
 
 class Dynamics(nn.Module):
@@ -114,7 +109,7 @@ class ResNet(nn.Module):
 
     def __init__(self, depth: int, thetas, tied: bool):
         super().__init__()
-        self.depth = _check_depth(depth)
+        self.depth = integer("depth N", depth, minimum=1)
         self.tied = tied
         self._thetas = thetas if not tied else [thetas[0]]
         if not tied and len(thetas) != self.depth:
@@ -174,7 +169,7 @@ def make_resnet(dynamics: Dynamics, depth: int, weights: str = "tied", *, noise:
     W2, ``noise``/√hidden, the same size at every depth; drawn from ``seed`` and the depth, so the
     same arguments give the same network).
     """
-    depth = _check_depth(depth)
+    depth = integer("depth N", depth, minimum=1)
     if weights not in WEIGHT_KINDS:
         raise ValueError(f"weights must be one of {WEIGHT_KINDS}; got {weights!r}.")
     if weights == "tied":
@@ -192,7 +187,7 @@ def euler_hidden_states(dynamics: nn.Module, h0: torch.Tensor, depth: int) -> to
 
     Returns the states at t = 0, 1/N, …, 1: shape ``(N + 1, *h0.shape)``.
     """
-    depth = _check_depth(depth)
+    depth = integer("depth N", depth, minimum=1)
     step = 1.0 / depth
     t = torch.tensor([k * step for k in range(depth)] + [1.0], dtype=h0.dtype)
     return odeint(dynamics, h0, t, method="euler", options={"step_size": step})
@@ -230,7 +225,7 @@ def depth_study(dynamics: Dynamics, h0: torch.Tensor, depths=(2, 4, 8, 16, 32, 6
     ``h_end`` is the ODE's solution at t = 1 (computed with dopri5 at a tight tolerance when
     not given). For ``"untied, random"`` the reference is still the smooth ODE with θ(t).
     """
-    depths = np.asarray([_check_depth(int(n)) for n in depths])
+    depths = np.asarray([integer("depth N", int(n), minimum=1) for n in depths])
     if h_end is None:
         h_end = ode_hidden_states(dynamics, h0, torch.tensor([0.0, 1.0], dtype=h0.dtype))[-1]
     errors = []
@@ -298,7 +293,7 @@ class RandomWeightsStudy:
 def random_weights_study(dynamics: Dynamics, h0: torch.Tensor, depths=(4, 16, 64, 256, 1024, 4096), *,
                          noise: float = 0.5, seeds=(0, 1, 2)) -> RandomWeightsStudy:
     """Errors of ``"untied, random"`` ResNets against θ(t)'s ODE and against the mean-field ODE."""
-    depths = np.asarray([_check_depth(int(n)) for n in depths])
+    depths = np.asarray([integer("depth N", int(n), minimum=1) for n in depths])
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("give at least one seed.")

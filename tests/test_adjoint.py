@@ -284,7 +284,8 @@ matplotlib.use("Agg")
 
 from odeteach.exercises import lesson03  # noqa: E402
 from odeteach.problems import van_der_pol  # noqa: E402
-from odeteach.widgets.adjoint import DriftExplorer, MemoryExplorer, MLPField, NFEExplorer, drift_study, memory_study  # noqa: E402
+from odeteach.adjoint_studies import MLPField, drift_study, memory_study  # noqa: E402
+from odeteach.widgets.adjoint import DriftExplorer, MemoryExplorer, NFEExplorer  # noqa: E402
 
 
 def _drive(explorer, control):

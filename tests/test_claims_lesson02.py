@@ -16,7 +16,8 @@ from odeteach.exercises.lesson02 import ORDER_STEP_SIZES
 from odeteach.problems import damped_spiral, van_der_pol
 from odeteach.stability import max_stable_step, real_stability_limit, stiff_forced_decay
 from odeteach.step_control import DFACTOR, IFACTOR, SAFETY, StepSizeController
-from odeteach.widgets.solvers import ToleranceExplorer, reference_solution
+from odeteach.convergence import reference_solution
+from odeteach.widgets.solvers import ToleranceExplorer
 
 VDP = van_der_pol(1.0)
 

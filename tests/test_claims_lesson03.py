@@ -1,5 +1,5 @@
 """Lesson 3's sentences, asserted on the computations the lesson runs (the sweeps come from the same
-``odeteach.widgets.adjoint.LESSON`` settings, so fast mode checks what nbval runs, full mode what a student sees)."""
+``odeteach.adjoint_studies.LESSON`` settings, so fast mode checks what nbval runs, full mode what a student sees)."""
 
 import math
 
@@ -14,7 +14,7 @@ from odeteach import measure_saved, odeint, odeint_adjoint  # noqa: E402
 from odeteach.adjoint_from_scratch import (GRADIENTS, PENDULUM_PROBLEM, autograd_gradients, driven_pendulum,  # noqa: E402
                                            finite_difference_gradients, scratch_adjoint)
 from odeteach.problems import van_der_pol  # noqa: E402
-from odeteach.widgets.adjoint import (HORIZONS, LESSON, MLPField, default_drift_systems, default_nfe_cases,  # noqa: E402
+from odeteach.adjoint_studies import (HORIZONS, LESSON, MLPField, default_drift_systems, default_nfe_cases,  # noqa: E402
                                       drift_study, horizon_subset, memory_study, nfe_study, restart_study)
 
 F64 = torch.float64

@@ -14,8 +14,9 @@ from odeteach.problems import damped_spiral, van_der_pol  # noqa: E402
 from odeteach.resnet import make_resnet  # noqa: E402
 from odeteach.stability import stability_function  # noqa: E402
 from odeteach.widgets.resnet import DepthExplorer  # noqa: E402
-from odeteach.widgets.solvers import (StabilityExplorer, StepSizeExplorer, ToleranceExplorer, _grid,  # noqa: E402
-                                      slider_values)
+from odeteach.convergence import fixed_step_grid  # noqa: E402
+from odeteach.widgets.base import slider_values  # noqa: E402
+from odeteach.widgets.solvers import StabilityExplorer, StepSizeExplorer, ToleranceExplorer  # noqa: E402
 
 SHORT_VDP = van_der_pol(1.0, t1=4.0)
 
@@ -56,7 +57,7 @@ def test_step_size_explorer_shows_the_solvers_numbers(step_explorer, method, h):
     step_explorer.method.value = method
     step_explorer.step_size.value = h
     p = damped_spiral
-    t = _grid(p.t0, p.t1, h)
+    t = fixed_step_grid(p.t0, p.t1, h)
     sol = solve(p, p.initial(), t, method=method, options={"step_size": h})
     x, y = step_explorer.line.get_data()
     assert np.allclose(x, sol.ys[:, 0].numpy()) and np.allclose(y, sol.ys[:, 1].numpy())

@@ -15,9 +15,9 @@ import math
 import torch
 
 from ..adjoint import odeint_adjoint
+from ..adjoint_studies import MLPField
 from ..integrate import odeint
 from ..memory import measure_saved
-from ..widgets.adjoint import MLPField
 from . import CheckResult, failed, passed, run_safely
 
 __all__ = ["check_augmented_dynamics", "check_time_gradients", "check_memory_prediction", "saved_by_backprop",
@@ -160,7 +160,7 @@ _STAGES = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 def saved_by_backprop(method: str, n_steps: int, batch: int, width: int) -> int:
     """Bytes autograd saves for backprop through ``n_steps`` fixed steps of ``method`` (the reference).
 
-    The lesson's :class:`~odeteach.widgets.adjoint.MLPField` (2-D state, ``width`` hidden units,
+    The lesson's :class:`~odeteach.adjoint_studies.MLPField` (2-D state, ``width`` hidden units,
     float64) on ``batch`` points over t ∈ [0, 1]; the parameters and the input batch are not counted
     (:func:`odeteach.measure_saved`'s ``exclude``).
     """

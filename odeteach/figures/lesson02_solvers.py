@@ -7,13 +7,11 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 import torch
 
-from ..convergence import empirical_order
-from ..errors import SolverError
+from ..convergence import empirical_order, fixed_step_grid, reference_solution, work_precision
 from ..exercises.lesson02 import ORDER_STEP_SIZES
 from ..integrate import solve
 from ..problems import damped_spiral, van_der_pol
 from ..stability import stability_region
-from ..widgets.solvers import _grid, reference_solution
 
 _FIXED = ("euler", "midpoint", "rk4")
 
@@ -25,7 +23,7 @@ def make_step_size(path):
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
     ax0.plot(exact[:, 0], exact[:, 1], color="0.5", lw=3, alpha=0.6, label="exact")
     h = 0.25
-    t = _grid(p.t0, p.t1, h)
+    t = fixed_step_grid(p.t0, p.t1, h)
     for m in _FIXED:
         sol = solve(p, p.initial(), t, method=m, options={"step_size": h})
         ys = sol.ys.numpy()
@@ -61,9 +59,9 @@ def make_accepted_rejected(path):
     axes[0].scatter(te[acc], np.interp(te[acc], t_np, ys), s=14, label="accepted step ends", zorder=3)
     axes[0].scatter(te[~acc], np.interp(te[~acc], t_np, ys), marker="x", color="#d62728", s=40,
                     label="rejected attempts", zorder=4)
-    s = sol.stats
-    axes[0].set(ylabel="y₁(t)", title=f"dopri5 on Van der Pol (μ = 1), rtol = atol = {tol:g}: NFE {s.nfe}, "
-                                      f"{s.n_accepted} accepted, {s.n_rejected} rejected")
+    stats = sol.stats
+    axes[0].set(ylabel="y₁(t)", title=f"dopri5 on Van der Pol (μ = 1), rtol = atol = {tol:g}: NFE {stats.nfe}, "
+                                      f"{stats.n_accepted} accepted, {stats.n_rejected} rejected")
     axes[0].legend(fontsize=8, loc="lower left")
     axes[1].step(np.append(t0[acc], te[acc][-1]), np.append(np.abs(h[acc]), abs(h[acc][-1])), where="post")
     axes[1].scatter(t0[~acc], np.abs(h[~acc]), marker="x", color="#d62728", s=40)
@@ -80,25 +78,13 @@ def make_work_precision(path):
     p = van_der_pol(1.0)
     y_end = reference_solution(p, torch.tensor([p.t0, p.t1], dtype=torch.float64))[-1]
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=100, layout="constrained")
+    span = p.t1 - p.t0
     for m in _FIXED:
-        pts = []
-        for k in range(4, 12):
-            try:
-                sol = solve(p, p.initial(), p.times(2), method=m, options={"step_size": (p.t1 - p.t0) / 2 ** k})
-            except SolverError:
-                continue
-            err = float((sol.ys[-1] - y_end).abs().max())
-            if err < 1:
-                pts.append((sol.stats.nfe, err))
-        pts = np.asarray(pts)
-        ax.loglog(pts[:, 0], pts[:, 1], "o-", ms=4, label=f"{m} (fixed h)")
+        points = work_precision(p, m, step_sizes=[span / 2 ** k for k in range(4, 12)], reference=y_end, max_error=1.0)
+        ax.loglog(points[:, 0], points[:, 1], "o-", ms=4, label=f"{m} (fixed h)")
     for m in ("bosh3", "dopri5"):
-        pts = []
-        for tol in np.logspace(-2, -10, 9):
-            sol = solve(p, p.initial(), p.times(2), method=m, rtol=tol, atol=tol)
-            pts.append((sol.stats.nfe, float((sol.ys[-1] - y_end).abs().max())))
-        pts = np.asarray(pts)
-        ax.loglog(pts[:, 0], pts[:, 1], "s-", ms=4, label=f"{m} (tolerance 1e-2 … 1e-10)")
+        points = work_precision(p, m, tolerances=np.logspace(-2, -10, 9), reference=y_end)
+        ax.loglog(points[:, 0], points[:, 1], "s-", ms=4, label=f"{m} (tolerance 1e-2 … 1e-10)")
     ax.set(xlabel="NFE (function evaluations)", ylabel="error at t = 10",
            title="work–precision, Van der Pol (μ = 1)")
     ax.legend(fontsize=8)

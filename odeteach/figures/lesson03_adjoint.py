@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..memory import format_bytes
-from ..widgets.adjoint import NFEExplorer, TOLERANCES, memory_study
+from ..adjoint_studies import TOLERANCES, memory_study, nfe_studies
 
 _STEPS = (10, 30, 100, 300, 1000)
 
@@ -31,9 +31,9 @@ def make_memory(path):
 
 
 def make_nfe(path):
-    explorer = NFEExplorer(tolerances=TOLERANCES)
+    studies = nfe_studies(tolerances=TOLERANCES)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
-    for (name, pts), marker in zip(explorer.studies.items(), ("o", "s")):
+    for (name, pts), marker in zip(studies.items(), ("o", "s")):
         tols = np.array([p.tol for p in pts])
         axes[0].loglog(tols, [p.forward_nfe for p in pts], marker + "-", label=f"{name}: forward")
         axes[0].loglog(tols, [p.backward_nfe for p in pts], marker + "--", label=f"{name}: backward")
@@ -48,7 +48,6 @@ def make_nfe(path):
     axes[1].set(ylabel="backward NFE / forward NFE", title="the ratio, measured", ylim=(0, None))
     fig.savefig(path)
     plt.close(fig)
-    plt.close(explorer.fig)
 
 
 FIGURES = {"lesson03_memory.png": make_memory, "lesson03_nfe.png": make_nfe}

@@ -18,7 +18,7 @@ from ipywidgets import HTML, FloatLogSlider, VBox
 
 from ..classifier import Classifier, History, SweepPoint, tolerance_sweep
 from ..tableaux import TABLEAUX
-from .solvers import figure_view, figure_widget
+from .base import figure_view, figure_widget
 
 __all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 
@@ -26,7 +26,7 @@ __all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 DEFAULT_TOLERANCE_RANGE = (-6.0, 1.0, 0.25)
 
 
-def _key(tol: float) -> float:
+def _tolerance_key(tol: float) -> float:
     """Cache key: the tolerance's log10, rounded, so that 10**-3 and 0.001 are one entry."""
     return round(math.log10(tol), 6)
 
@@ -63,7 +63,7 @@ class ToleranceExplorer:
         self.batch_size, self.repeats = batch_size, repeats
         self.train_tol = block.rtol
         self.grid = [10 ** e for e in np.arange(lo, hi + step / 2, step)]
-        self.points: dict[float, SweepPoint] = {_key(p.tol): p for p in (points or ())}
+        self.points: dict[float, SweepPoint] = {_tolerance_key(p.tol): p for p in (points or ())}
 
         start = value if value is not None else self.train_tol
         self.tol = FloatLogSlider(value=start, base=10, min=lo, max=hi, step=step, description="tolerance",
@@ -104,7 +104,7 @@ class ToleranceExplorer:
 
     def evaluate(self, tol: float) -> SweepPoint:
         """The cached result at ``tol``, evaluating it first if it is new."""
-        key = _key(tol)
+        key = _tolerance_key(tol)
         if key not in self.points:
             self.points[key] = tolerance_sweep(self.model, self.x_test, self.y_test, [10 ** key],
                                                batch_size=self.batch_size, repeats=self.repeats)[0]

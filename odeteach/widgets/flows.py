@@ -27,7 +27,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from ..data.densities import BOX
 from ..errors import SolverError
 from ..flows import CNF, base_log_prob, log_prob_frames
-from .solvers import _warn, figure_widget
+from .base import figure_widget, warning_html
 
 __all__ = ["FlowTimeExplorer", "ToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
 
@@ -48,7 +48,7 @@ def _never_raises(update):
         try:
             update(self, change)
         except Exception as exc:  # a learner must never see a traceback from a control
-            self.readout.value = _warn(f"this view could not be drawn: {type(exc).__name__}: {exc}")
+            self.readout.value = warning_html(f"this view could not be drawn: {type(exc).__name__}: {exc}")
     return safe_update
 
 
@@ -322,9 +322,9 @@ class TraceEstimatorExplorer:
         fractions = counts / max(len(diff), 1)
         for bar, height in zip(self.bars, fractions):
             bar.set_height(height)
-        s = self.stats(label)
-        self.readout.value = (f"{label}: std of log p per point = {s['std_per_point']:.3f} nats · "
-                              f"std of the batch mean = {s['std_of_mean']:.4f} · mean bias = {s['bias']:+.4f} · "
-                              f"CPU time per solver step (forward + backward) = {1000 * s['seconds_per_step']:.1f} ms · "
-                              f"NFE = {s['nfe']}")
+        stats = self.stats(label)
+        self.readout.value = (f"{label}: std of log p per point = {stats['std_per_point']:.3f} nats · "
+                              f"std of the batch mean = {stats['std_of_mean']:.4f} · mean bias = {stats['bias']:+.4f} · "
+                              f"CPU time per solver step (forward + backward) = {1000 * stats['seconds_per_step']:.1f} ms · "
+                              f"NFE = {stats['nfe']}")
         self.fig.canvas.draw_idle()

@@ -16,7 +16,7 @@ from ipywidgets import HTML, Button, HBox, IntSlider, Layout, ToggleButtons, VBo
 from ..data.spirals import PLACEMENTS, Spirals, observe, subsample
 from ..errors import SolverError
 from ..latent import LatentODE, RNNBaseline, sample_spread
-from .solvers import figure_widget
+from .base import figure_widget
 
 __all__ = ["LatentSpiralExplorer"]
 

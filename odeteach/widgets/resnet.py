@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..resnet import WEIGHT_KINDS, Dynamics, MeanField, depth_study, make_resnet, ode_hidden_states
-from .solvers import _ACCEPTED, _EXACT, Explorer, _tidy, _warn, slider_values
+from .base import ACCEPTED_COLOUR, EXACT_COLOUR, REJECTED_COLOUR, Explorer, slider_values, style_axes, warning_html
 
 __all__ = ["DepthExplorer"]
 
@@ -67,28 +67,28 @@ class DepthExplorer(Explorer):
         pad = 0.2 * (hi - lo)
         self.ax_plane.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         self.ax_plane.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
-        self.ode_lines = [self.ax_plane.plot([], [], "--", color=_EXACT, lw=1.5)[0] for _ in range(n_points)]
-        self.net_lines = [self.ax_plane.plot([], [], "o-", ms=3, lw=1, color=_ACCEPTED)[0] for _ in range(n_points)]
+        self.ode_lines = [self.ax_plane.plot([], [], "--", color=EXACT_COLOUR, lw=1.5)[0] for _ in range(n_points)]
+        self.net_lines = [self.ax_plane.plot([], [], "o-", ms=3, lw=1, color=ACCEPTED_COLOUR)[0] for _ in range(n_points)]
         self.ax_plane.scatter(self.h0[:, 0], self.h0[:, 1], s=18, color="k", zorder=4)
         self.ax_plane.set_xlabel("h₁", fontsize=9)
         self.ax_plane.set_ylabel("h₂", fontsize=9)
-        self.ax_plane.plot([], [], "--", color=_EXACT, label="ODE h(t)")
-        self.ax_plane.plot([], [], "o-", ms=3, color=_ACCEPTED, label="ResNet h_k")
+        self.ax_plane.plot([], [], "--", color=EXACT_COLOUR, label="ODE h(t)")
+        self.ax_plane.plot([], [], "o-", ms=3, color=ACCEPTED_COLOUR, label="ResNet h_k")
         self.ax_plane.legend(fontsize=7, loc="upper left")
 
-        (self.study_line,) = self.ax_err.loglog([], [], "o-", ms=3, color=_ACCEPTED, label="ResNet error")
+        (self.study_line,) = self.ax_err.loglog([], [], "o-", ms=3, color=ACCEPTED_COLOUR, label="ResNet error")
         ns = np.asarray(study_depths, dtype=float)
         ref = self.studies["tied"].errors[0] * ns[0] / ns
         self.ax_err.loglog(ns, ref, ":", color="k", lw=1, label="slope −1")
-        (self.err_point,) = self.ax_err.loglog([], [], "*", ms=14, color="#d62728", zorder=5, label="this N")
-        errs = np.concatenate([s.errors for s in self.studies.values()])
+        (self.err_point,) = self.ax_err.loglog([], [], "*", ms=14, color=REJECTED_COLOUR, zorder=5, label="this N")
+        errs = np.concatenate([study.errors for study in self.studies.values()])
         self.ax_err.set_xlim(0.7, max_depth * 1.4)
         self.ax_err.set_ylim(errs.min() / 4, errs.max() * 4)
         self.ax_err.set_xlabel("depth N", fontsize=9)
         self.ax_err.set_ylabel("|h_N − h(1)|", fontsize=9)
         self.ax_err.legend(fontsize=7, loc="lower left")
-        _tidy(self.ax_plane)
-        _tidy(self.ax_err, log_x=True, log_y=True)
+        style_axes(self.ax_plane)
+        style_axes(self.ax_err, log_x=True, log_y=True)
         if precompute:
             for kind in WEIGHT_KINDS:
                 for n in slider_values(self.depth):
@@ -126,5 +126,5 @@ class DepthExplorer(Explorer):
         self.error.value += f" (against the mean-field ODE: <b>{to_mean_field:.3g}</b>)"
         self.slope.value = (f"no rate: the error levels off near <b>{self.ode_gap:.3f}</b>, "
                             "the distance between θ(t)'s ODE and the mean-field ODE")
-        return _warn("random per-block weights average out: the network converges to the ODE of the mean "
+        return warning_html("random per-block weights average out: the network converges to the ODE of the mean "
                      "field f̄, not to θ(t)'s ODE (dashed)")
