@@ -77,9 +77,9 @@ class Solution:
 
     def __repr__(self) -> str:
         shape = tuple(self.ys.shape) if isinstance(self.ys, torch.Tensor) else tuple(tuple(y.shape) for y in self.ys)
-        s = self.stats
-        return (f"Solution(method={self.method!r}, ys shape {shape}, nfe={s.nfe}, steps={s.n_steps} "
-                f"({s.n_accepted} accepted, {s.n_rejected} rejected))")
+        stats = self.stats
+        return (f"Solution(method={self.method!r}, ys shape {shape}, nfe={stats.nfe}, steps={stats.n_steps} "
+                f"({stats.n_accepted} accepted, {stats.n_rejected} rejected))")
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ def format_bytes(n: float) -> str:
 
 
 def _storage_key(t: torch.Tensor):
-    s = t.untyped_storage()
-    return (t.device.type, t.device.index, s.data_ptr()), s
+    storage = t.untyped_storage()
+    return (t.device.type, t.device.index, storage.data_ptr()), storage
 
 
 @contextmanager

@@ -83,8 +83,8 @@ class Dynamics(nn.Module):
         """The weights (W1, b1, W2, b2) at depth t."""
         if self.wobble == 0.0:
             return self.W1, self.b1, self.W2, self.b2
-        s = self.wobble * torch.sin(2 * math.pi * torch.as_tensor(t, dtype=self.W1.dtype))
-        return self.W1 + s * self.dW1, self.b1, self.W2 + s * self.dW2, self.b2
+        wobble = self.wobble * torch.sin(2 * math.pi * torch.as_tensor(t, dtype=self.W1.dtype))
+        return self.W1 + wobble * self.dW1, self.b1, self.W2 + wobble * self.dW2, self.b2
 
     @staticmethod
     def apply(h, t, theta):
@@ -150,8 +150,8 @@ def _random_weights(dynamics: Dynamics, depth: int, noise: float, seeds) -> tupl
     if not noise >= 0:
         raise ValueError(f"noise must be a number >= 0; got {noise!r}.")
     t = torch.arange(depth, dtype=dynamics.W1.dtype) * (1.0 / depth)
-    s = (dynamics.wobble * torch.sin(2 * math.pi * t))[:, None, None]
-    W1, W2 = dynamics.W1 + s * dynamics.dW1, dynamics.W2 + s * dynamics.dW2
+    wobble = (dynamics.wobble * torch.sin(2 * math.pi * t))[:, None, None]
+    W1, W2 = dynamics.W1 + wobble * dynamics.dW1, dynamics.W2 + wobble * dynamics.dW2
     W1s, W2s = [], []
     for seed in seeds:
         gen = torch.Generator().manual_seed(seed * 100_003 + depth)

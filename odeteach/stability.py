@@ -108,12 +108,12 @@ def max_stable_step(method, lam: complex, z_limit: float = 50.0, n_scan: int = 5
     if lam == 0:
         return math.inf
     direction = lam / abs(lam)
-    s = np.linspace(0.0, z_limit, n_scan + 1)[1:]
-    unstable = amplification(s * direction) > 1 + _BOUNDARY_SLACK
+    radii = np.linspace(0.0, z_limit, n_scan + 1)[1:]   # |z| along the ray through lam
+    unstable = amplification(radii * direction) > 1 + _BOUNDARY_SLACK
     if not unstable.any():
         return math.inf
     k = int(np.argmax(unstable))
-    lo, hi = (0.0 if k == 0 else s[k - 1]), s[k]
+    lo, hi = (0.0 if k == 0 else radii[k - 1]), radii[k]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if amplification(mid * direction) > 1 + _BOUNDARY_SLACK:

@@ -125,15 +125,15 @@ def _sample_hint(z, mean, sigma, logvar):
         return "some samples are NaN or infinite. logvar can be negative: did you take a log or a square root of it?"
     if (z - mean).abs().max() == 0:
         return "your samples equal the mean: no noise is added yet (the placeholder?)."
-    s = z.std(dim=0)
-    if (s < 1e-6 * sigma).any():
+    spread = z.std(dim=0)
+    if (spread < 1e-6 * sigma).any():
         return "every row got the same noise: draw a fresh ε for every entry, not one for all rows."
     if (((z.mean(dim=0) - mean[0]) / sigma).abs() > _MEAN_TOL).any():
         return "the samples are not centred on the mean. Is your noise ε centred on 0, and where does μ go?"
-    if not torch.allclose(s, sigma, rtol=_STD_RTOL):
-        if torch.allclose(s, sigma ** 2, rtol=_STD_RTOL):
+    if not torch.allclose(spread, sigma, rtol=_STD_RTOL):
+        if torch.allclose(spread, sigma ** 2, rtol=_STD_RTOL):
             return "the spread is σ², not σ: logvar is log σ², so what is σ?"
-        if torch.allclose(s, logvar[0].abs(), rtol=_STD_RTOL):
+        if torch.allclose(spread, logvar[0].abs(), rtol=_STD_RTOL):
             return "the noise is scaled by logvar itself; logvar is log σ², not σ."
         return "the samples have the wrong spread. logvar is log σ²: what is σ?"
     u = (z - mean) / sigma

@@ -73,21 +73,31 @@ def _run(name, fn, *args):
     return error, answer
 
 
+def _compare_rows(name, run, what, want, tolerance, hint):
+    """A failed check, or None when the learner's rows match ``want``: ``run`` is ``(error, answer)`` from running
+    their function, ``tolerance`` is ``(rtol, atol)`` and ``hint(got)`` says what went wrong."""
+    error, answer = run
+    if error is not None:
+        return error
+    got, problem = _as_rows(answer, want.shape[0], what)
+    if problem:
+        return failed(name, problem)
+    if not torch.allclose(got, want, rtol=tolerance[0], atol=tolerance[1]):
+        return failed(name, hint(got))
+    return None
+
+
 def check_divergence(divergence) -> CheckResult:
     """``divergence(func, z)`` must return tr(∂func/∂z) for each row of ``z`` (shape ``(N,)``)."""
     name = "exercise 1, the divergence tr(∂f/∂z)"
     if divergence is None:
         return failed(name, "not attempted yet: define divergence(func, z) and run this cell again.")
     for label, func, z in _cases():
-        error, answer = _run(name, divergence, func, z.clone())
-        if error is not None:
-            return error
-        got, hint = _as_rows(answer, z.shape[0], "divergence")
-        if hint:
-            return failed(name, hint)
         want = _reference_trace(func, z)
-        if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
-            return failed(name, _divergence_hint(label, func, z, got, want))
+        mismatch = _compare_rows(name, _run(name, divergence, func, z.clone()), "divergence", want, (1e-5, 1e-6),
+                                 lambda got: _divergence_hint(label, func, z, got, want))
+        if mismatch is not None:
+            return mismatch
     return passed(name, "it matches the trace of the Jacobian on linear and nonlinear fields in 2, 3 and 5 dimensions.")
 
 
@@ -166,15 +176,11 @@ def check_linear_flow(log_prob) -> CheckResult:
     for dim in (2, 3):
         a = 0.6 * torch.randn(dim, dim, generator=g, dtype=torch.float64)
         x = torch.randn(6, dim, generator=g, dtype=torch.float64)
-        error, answer = run_safely(name, log_prob, x.clone(), a.clone())
-        if error is not None:
-            return error
-        got, hint = _as_rows(answer, x.shape[0], "linear_flow_log_prob")
-        if hint:
-            return failed(name, hint)
         want = _linear_flow_reference(x, a)
-        if not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
-            return failed(name, _linear_flow_hint(x, a, got, want))
+        mismatch = _compare_rows(name, run_safely(name, log_prob, x.clone(), a.clone()), "linear_flow_log_prob", want,
+                                 (1e-4, 1e-4), lambda got: _linear_flow_hint(x, a, got, want))
+        if mismatch is not None:
+            return mismatch
     return passed(name, "log p₁(x) = log N(e^{−A}x) − tr A: det(e^A) = e^{tr A}, the determinant became a trace.")
 
 

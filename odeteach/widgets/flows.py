@@ -27,6 +27,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from ..data.densities import BOX
 from ..errors import SolverError
 from ..flows import CNF, base_log_prob, log_prob_frames
+from ..validation import integer
 from .base import figure_widget, warning_html
 
 __all__ = ["FlowTimeExplorer", "ToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
@@ -59,12 +60,6 @@ def _check_cnf(cnf):
         raise ValueError(f"these explorers draw 2-D flows; this CNF has dim={cnf.dim}.")
 
 
-def _positive_int(name, value, least=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be an integer ≥ {least}; got {value!r}.")
-    return value
-
-
 class FlowTimeExplorer:
     """Slide t from 1 (the base N(0, I)) to 0 (the data) and watch samples and density move.
 
@@ -77,9 +72,9 @@ class FlowTimeExplorer:
     def __init__(self, cnf: CNF, data: torch.Tensor | None = None, *, n_samples: int = 1000, n_frames: int = 11,
                  grid: int = 60, seed: int = 0):
         _check_cnf(cnf)
-        _positive_int("n_samples", n_samples)
-        _positive_int("n_frames", n_frames, 2)
-        _positive_int("grid", grid, 2)
+        integer("n_samples", n_samples, minimum=1)
+        integer("n_frames", n_frames, minimum=2)
+        integer("grid", grid, minimum=2)
         self.cnf = cnf
         self.times = np.linspace(1.0, 0.0, n_frames)
         start = time.perf_counter()
@@ -151,7 +146,7 @@ class ToleranceExplorer:
     def __init__(self, cnf: CNF, *, n_samples: int = 500, tolerances=TOLERANCES, reference_tol: float = 1e-9,
                  seed: int = 0):
         _check_cnf(cnf)
-        _positive_int("n_samples", n_samples)
+        integer("n_samples", n_samples, minimum=1)
         tolerances = tuple(float(t) for t in tolerances)
         if not tolerances or any(not (0 < t < 1) for t in tolerances):
             raise ValueError(f"tolerances must be numbers in (0, 1); got {tolerances}.")
@@ -260,8 +255,8 @@ class TraceEstimatorExplorer:
 
     def __init__(self, cnf: CNF, points: torch.Tensor, *, repeats: int = 50, timing_repeats: int = 3, seed: int = 0):
         _check_cnf(cnf)
-        _positive_int("repeats", repeats, 2)
-        _positive_int("timing_repeats", timing_repeats)
+        integer("repeats", repeats, minimum=2)
+        integer("timing_repeats", timing_repeats, minimum=1)
         if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
             raise ValueError(f"points must be a tensor of shape (N, 2) with N ≥ 1; got {getattr(points, 'shape', type(points))}.")
         self.points = points.float()
