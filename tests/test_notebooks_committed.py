@@ -32,3 +32,13 @@ def test_committed_outputs_are_one_clean_top_to_bottom_run(path):
     assert not frozen, f"{path.name} shows progress bars frozen at 0%: {frozen}"
     stderr = [_text(o)[:120] for o in outputs if o.get("name") == "stderr" and "Traceback" in _text(o)]
     assert not stderr, f"{path.name} has a traceback in its stderr output: {stderr}"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "notebooks"], ids=lambda p: p.name)
+def test_every_widget_output_carries_a_static_picture(path):
+    """GitHub and nbviewer cannot draw widgets: each widget output also holds an image/png they show instead."""
+    outputs = [o for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    bare = [_text(o)[:60] for o in views if "image/png" not in o["data"]]
+    assert views, f"{path.name} shows no widget at all"
+    assert not bare, f"{path.name}: widget outputs with no static image (use odeteach.widgets.base.show): {bare}"

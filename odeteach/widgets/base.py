@@ -7,7 +7,9 @@ artists (by blitting when the explorer names them with :meth:`Explorer._animate`
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import time
 import warnings
 
@@ -17,7 +19,7 @@ import numpy as np
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 __all__ = [
-    "Explorer", "figure_view", "figure_widget", "slider_values", "style_axes", "warning_html",
+    "Explorer", "figure_view", "figure_widget", "show", "static_png", "slider_values", "style_axes", "warning_html",
     "ACCEPTED_COLOUR", "REJECTED_COLOUR", "EXACT_COLOUR", "ADJOINT_COLOUR",
 ]
 
@@ -25,6 +27,28 @@ ACCEPTED_COLOUR = "#1f77b4"   # a numerical solution, accepted steps, backprop
 REJECTED_COLOUR = "#d62728"   # rejected steps, warnings, reference lines to beat
 EXACT_COLOUR = "0.55"         # the exact or reference solution
 ADJOINT_COLOUR = "#2ca02c"    # the adjoint method
+
+
+def static_png(fig) -> str:
+    """The figure as it is now, a base64-encoded PNG (what a notebook output's ``image/png`` holds)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)   # savefig also draws blitted (animated) artists
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def show(explorer) -> None:
+    """Display an explorer live, with a picture of its first state for viewers that cannot run widgets.
+
+    The output carries the widget view, which JupyterLab and Voilà draw as the live explorer, and a PNG of
+    ``explorer.fig`` as it is now, which GitHub and nbviewer show in its place (they render no widgets).
+    """
+    from IPython.display import display
+    if not (isinstance(getattr(explorer, "widget", None), widgets.Widget) and hasattr(explorer, "fig")):
+        raise TypeError(f"show() takes an explorer (an object with .widget and .fig, e.g. StepSizeExplorer(...)); "
+                        f"got {type(explorer).__name__}. To show a bare widget, use display(widget).")
+    bundle = explorer.widget._repr_mimebundle_()
+    bundle["image/png"] = static_png(explorer.fig)
+    display(bundle, raw=True)
 
 
 def figure_view(fig):
