@@ -26,10 +26,15 @@ update) are judged on CPU time: the development machine is shared (load average 
 too (for an idle machine). The verdict column says which failed. Exit status 1 when a judged
 target is missed.
 
-The registry ``EXPLORERS`` is a list of ``(name, factory, control names)``. Other lessons add
-their explorers with one line each. By default each explorer is built with its own defaults, as a
-full-mode lesson builds it (StepSizeExplorer and ToleranceExplorer precompute every slider
-position; DepthExplorer and StabilityExplorer compute each update live). ``--cold`` passes
+The registry ``EXPLORERS`` is a list of ``(name, factory, control names)``, one line per explorer of
+every lesson (lesson 3–6 names start with "L3 " … "L6 "). A factory may carry a ``setup`` callable
+(``_lesson``): what the lesson's earlier cells do (load the shipped checkpoints and data, lesson 4's
+six-tolerance sweep); it runs once, untimed, and its time is printed on its own row. A SelectionSlider
+counts as a slider (swept once per toggle value); a Button (lesson 5's ``resample``) is swept by
+``BUTTON_CLICKS`` clicks. An update's error is looked for in the explorer's ``message`` widget or,
+for the explorers of lessons 4–6, in its ``readout`` (lesson 5's ``message`` is a figure text).
+By default each explorer is built with its own defaults, as a full-mode lesson builds it
+(StepSizeExplorer and ToleranceExplorer precompute every slider position; DepthExplorer and StabilityExplorer compute each update live). ``--cold`` passes
 ``precompute=False`` where an explorer takes it, so every first visit computes.
 """
 
@@ -55,13 +60,124 @@ from odeteach.widgets.base import slider_values  # noqa: E402
 from odeteach.widgets.solvers import StepSizeExplorer, ToleranceExplorer  # noqa: E402
 from odeteach.widgets.stability import StabilityExplorer  # noqa: E402
 
+
+def _lesson(setup=None):
+    """A factory built as a full-mode lesson builds its explorer. ``setup`` (untimed, run once, cached) does
+    what earlier cells of the lesson do: load the shipped checkpoints and data, measure what the lesson
+    passes in. The factory's own build (the explorer's constructor, its precomputation) is what is timed."""
+    import functools
+
+    def wrap(build):
+        cached = functools.lru_cache(maxsize=None)(setup) if setup else (lambda: None)
+        factory = functools.wraps(build)(lambda: build(cached()) if setup else build())
+        factory.setup = cached
+        return factory
+    return wrap
+
+
+def _lesson3_float64(build):
+    """Lesson 3 runs with ``torch.set_default_dtype(torch.float64)``: its studies are computed that way."""
+    def factory():
+        import torch
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return build()
+        finally:
+            torch.set_default_dtype(previous)
+    return factory
+
+
+def _lesson3(name):
+    from odeteach.widgets import adjoint as A
+    build = {"MemoryExplorer": lambda: A.MemoryExplorer(steps=A.LESSON["memory_steps"], batch=A.LESSON["memory_batch"]),
+             "NFEExplorer": lambda: A.NFEExplorer(tolerances=A.LESSON["nfe_tolerances"]),
+             "DriftExplorer": lambda: A.DriftExplorer(n_points=A.LESSON["drift_points"],
+                                                      n_horizons=A.LESSON["drift_horizons"])}[name]
+    return _lesson3_float64(build)
+
+
+def _lesson4_setup():
+    """Lesson 4's earlier cells: the shipped ODE-Net, the digits, and the 6-tolerance sweep it passes in."""
+    from odeteach import classifier as C
+    from odeteach.data.digits import load_digits
+    data = load_digits()
+    odenet = C.load_pretrained("odenet")[0]
+    sweep = C.tolerance_sweep(odenet, data.x_test, data.y_test, [1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1])
+    return odenet, data, sweep
+
+
+@_lesson(_lesson4_setup)
+def _lesson4_tolerance(setup):
+    from odeteach.fast_mode import pick
+    from odeteach.widgets.classifier import ToleranceExplorer as ClassifierToleranceExplorer
+    odenet, data, sweep = setup
+    return ClassifierToleranceExplorer(odenet, data.x_test, data.y_test, points=sweep,
+                                       log10_range=pick(full=(-6.0, 1.0, 0.25), fast=(-4.0, 1.0, 1.0)))
+
+
+def _lesson5_setup():
+    from odeteach import latent as L
+    latent, rnn, _, _ = L.load_pretrained()
+    return latent, rnn, L.spiral_data()[1]
+
+
+@_lesson(_lesson5_setup)
+def _lesson5_latent(setup):
+    from odeteach.widgets.latent import LatentSpiralExplorer
+    latent, rnn, held_out = setup
+    return LatentSpiralExplorer(latent, rnn, held_out, spiral=0, n_observed=30, placement="random", n_samples=6)
+
+
+def _lesson6_setup():
+    from odeteach.flows import pretrained
+    return pretrained("two_moons").double().float()   # as the lesson: float64 for its fit report, then float32
+
+
+@_lesson(_lesson6_setup)
+def _lesson6_flow_time(cnf):
+    from odeteach.data.densities import sample as sample_density
+    from odeteach.fast_mode import pick
+    from odeteach.widgets.flows import FlowTimeExplorer
+    return FlowTimeExplorer(cnf, sample_density("two_moons", 1000, seed=3), n_samples=pick(1000, 300),
+                            n_frames=pick(11, 5), grid=pick(60, 24))
+
+
+@_lesson(_lesson6_setup)
+def _lesson6_tolerance(cnf):
+    from odeteach.fast_mode import pick
+    from odeteach.widgets.flows import ToleranceExplorer as FlowsToleranceExplorer
+    return FlowsToleranceExplorer(cnf, n_samples=pick(500, 200))
+
+
+@_lesson(_lesson6_setup)
+def _lesson6_trace(cnf):
+    from odeteach.data.densities import sample as sample_density
+    from odeteach.fast_mode import pick
+    from odeteach.widgets.flows import TraceEstimatorExplorer
+    return TraceEstimatorExplorer(cnf, sample_density("two_moons", 64, seed=5), repeats=pick(50, 10),
+                                  timing_repeats=pick(3, 1))
+
+
 # (name, factory taking keyword arguments, controls to sweep). Add other lessons' explorers here.
+# Lessons 3-6: built with the arguments their full-mode notebooks use (checkpoints loaded untimed, see _lesson).
 EXPLORERS = [
     ("DepthExplorer", DepthExplorer, ("depth", "weights")),
     ("StepSizeExplorer", StepSizeExplorer, ("method", "step_size")),
     ("ToleranceExplorer", ToleranceExplorer, ("method", "tolerance")),
     ("StabilityExplorer", StabilityExplorer, ("method", "step_size", "lam_re", "lam_im")),
+    ("L3 MemoryExplorer", _lesson3("MemoryExplorer"), ("steps",)),
+    ("L3 NFEExplorer", _lesson3("NFEExplorer"), ("problem", "tol")),
+    ("L3 DriftExplorer", _lesson3("DriftExplorer"), ("system", "horizon")),
+    ("L4 ToleranceExplorer (classifier)", _lesson4_tolerance, ("tol",)),
+    ("L5 LatentSpiralExplorer", _lesson5_latent, ("spiral", "n_observed", "placement", "n_samples", "resample")),
+    ("L6 FlowTimeExplorer", _lesson6_flow_time, ("time",)),
+    ("L6 ToleranceExplorer (flows)", _lesson6_tolerance, ("tolerance",)),
+    ("L6 TraceEstimatorExplorer", _lesson6_trace, ("estimator",)),
 ]
+
+# A Button (lesson 5's ``resample``) has no values: its sweep is this many clicks.
+BUTTON_CLICKS = 10
 
 
 def _build(factory, cold: bool):
@@ -124,8 +240,22 @@ def time_updates(explorer, control_name: str, every: int = 1):
     """
     control = getattr(explorer, control_name)
     frontend = Frontend(explorer.fig.canvas)
+    if _is_button(control):   # a Button: each update is one click
+        times, cpu_times = [], []
+        original = frontend.watch()
+        try:
+            for k in range(BUTTON_CLICKS):
+                t0, c0 = time.perf_counter(), time.process_time()
+                control.click()
+                frontend.answer()
+                times.append(time.perf_counter() - t0)
+                cpu_times.append(time.process_time() - c0)
+                _note(explorer, control_name, f"click {k + 1}")
+        finally:
+            explorer.fig.canvas.draw_idle = original
+        return times, cpu_times, frontend.full_draws
     values = slider_values(control)
-    if hasattr(control, "min"):  # a slider: every K-th value, always with both ends
+    if not _is_toggle(control):  # a slider: every K-th value, always with both ends
         values = values[::every] + ([values[-1]] if (len(values) - 1) % every else [])
     start_value = control.value
     times, cpu_times = [], []
@@ -139,8 +269,7 @@ def time_updates(explorer, control_name: str, every: int = 1):
             frontend.answer()
             times.append(time.perf_counter() - t0)
             cpu_times.append(time.process_time() - c0)
-            if "Error:" in explorer.message.value:
-                print(f"    note: {control_name} = {v!r}: {explorer.message.value}")
+            _note(explorer, control_name, repr(v))
     finally:
         explorer.fig.canvas.draw_idle = original
     return times, cpu_times, frontend.full_draws
@@ -165,17 +294,40 @@ def main(argv=None) -> int:
         plt.switch_backend(previous_backend)
 
 
+def _is_button(control) -> bool:
+    import ipywidgets
+    return isinstance(control, ipywidgets.Button)
+
+
 def _is_toggle(control) -> bool:
-    return not hasattr(control, "min")
+    """Toggle buttons and dropdowns; a SelectionSlider (lesson 3) is a slider, though it has no ``min``."""
+    import ipywidgets
+    return not hasattr(control, "min") and not isinstance(control, ipywidgets.SelectionSlider)
+
+
+def _note(explorer, control_name, what):
+    """Print an update's error message: an ``Explorer``'s ``message`` widget, or the ``readout`` (or the
+    figure text called ``message``) where explorers of lessons 4-6 put theirs."""
+    texts = []
+    for attr in ("message", "readout"):
+        shown = getattr(explorer, attr, None)
+        text = getattr(shown, "value", None)
+        if text is None and hasattr(shown, "get_text"):
+            text = shown.get_text()
+        texts.append(text or "")
+    for text in texts:
+        if any(mark in text for mark in ("Error:", "could not", "Could not", "failed", "stopped")):
+            print(f"    note: {control_name} = {what}: {text[:300]}")
+            return
 
 
 def _sweeps(explorer, controls):
     """(label, control name, toggle settings): toggles once each, sliders once per toggle combination."""
     import itertools
 
-    toggles = [c for c in controls if _is_toggle(getattr(explorer, c))]
+    toggles = [c for c in controls if _is_toggle(getattr(explorer, c)) and not _is_button(getattr(explorer, c))]
     for c in controls:
-        if c in toggles:
+        if c in toggles or _is_button(getattr(explorer, c)):
             yield c, c, {}
             continue
         others = [t for t in toggles if len(slider_values(getattr(explorer, t))) > 1]
@@ -194,16 +346,22 @@ def _run(args) -> int:
     print(f"targets: median ≤ {MEDIAN_TARGET_S * 1e3:.0f} ms, worst ≤ {WORST_TARGET_S * 1e3:.0f} ms, "
           f"judged on {'CPU and wall time' if args.judge_wall else 'CPU time'}; 'full': updates that "
           f"needed a full redraw\n")
-    print(f"{'explorer':18s} {'control':38s} {'n':>4s} {'full':>4s} {'wall med':>8s} {'wall max':>8s}  "
+    print(f"{'explorer':34s} {'control':46s} {'n':>4s} {'full':>4s} {'wall med':>8s} {'wall max':>8s}  "
           f"{'cpu med':>7s} {'cpu max':>7s}  verdict (ms)")
     ok = True
     for name, factory, controls in EXPLORERS:
         if args.only and name not in args.only:
             continue
+        setup = getattr(factory, "setup", None)
+        if setup is not None:   # untimed: what the lesson's earlier cells do (load checkpoints, data)
+            t0, c0 = time.perf_counter(), time.process_time()
+            setup()
+            print(f"{name:34s} {'(untimed setup: checkpoints, data)':46s} {'':>4s} {'':>4s} "
+                  f"{(time.perf_counter() - t0) * 1e3:8.0f} {'':>8s}  {(time.process_time() - c0) * 1e3:7.0f}", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
         explorer = _build(factory, args.cold)
         Frontend(explorer.fig.canvas).connect(args.dpi_ratio)   # displayed: the first full draw
-        print(f"{name:18s} {'(build and first draw)':38s} {'':>4s} {'':>4s} {(time.perf_counter() - t0) * 1e3:8.0f} "
+        print(f"{name:34s} {'(build and first draw)':46s} {'':>4s} {'':>4s} {(time.perf_counter() - t0) * 1e3:8.0f} "
               f"{'':>8s}  {(time.process_time() - c0) * 1e3:7.0f}", flush=True)
         for label, control, setting in _sweeps(explorer, controls):
             frontend = Frontend(explorer.fig.canvas)   # untimed: put the explorer in the state swept
@@ -221,7 +379,7 @@ def _run(args) -> int:
             ok &= good
             verdict = "ok" if cpu_ok and wall_ok else (
                 "MISSED (cpu)" if not cpu_ok else ("MISSED (wall)" if args.judge_wall else "ok (cpu); wall over"))
-            print(f"{'':18s} {label[:38]:38s} {len(times):4d} {full:4d} {statistics.median(times) * 1e3:8.1f} "
+            print(f"{'':34s} {label[:46]:46s} {len(times):4d} {full:4d} {statistics.median(times) * 1e3:8.1f} "
                   f"{max(times) * 1e3:8.1f}  {statistics.median(cpu) * 1e3:7.1f} {max(cpu) * 1e3:7.1f}  {verdict}",
                   flush=True)
         plt.close(explorer.fig)
