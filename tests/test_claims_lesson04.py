@@ -7,8 +7,6 @@ a sentence false fails here, instead of leaving a wrong lesson.
 
 from __future__ import annotations
 
-import math
-import time
 
 import matplotlib
 
@@ -96,36 +94,30 @@ def test_adjoint_memory_does_not_grow_with_the_solvers_work(data):
     assert saved[1] == saved[0]
 
 
-def _cpu_seconds(fn, repeats=2):
-    """The fastest of ``repeats`` runs of ``fn()``, in CPU seconds of this process: the tests share their
-    machine with other jobs, and CPU time (one thread) is what the comparison is about, not the queue."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-
-def test_time_per_training_batch_orders_resnet_rknet_odenet(data):
-    # "Per training batch the ResNet is the fastest, the RK-Net next and the ODE-Net the slowest";
-    # section 5: "an ODE-Net trains several times slower per batch than the ResNet".
-    # Section 2's computation: the shipped weights, a training batch of 64 at lr 3e-4.
-    xb, yb = data.x_train[:64], data.y_train[:64]
-    models = {kind: C.load_pretrained(kind)[0] for kind in C.KINDS}
-
-    def step(model):
-        model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step(models["resnet"])                                  # PyTorch's one-time set-up, as the lesson does first
-    cpu = {kind: _cpu_seconds(lambda: step(model)) for kind, model in models.items()}
-    assert cpu["resnet"] < cpu["rknet"] < cpu["odenet"]
-    assert cpu["odenet"] > 3 * cpu["resnet"]
+def test_work_per_training_batch_orders_resnet_rknet_odenet(data):
+    # Section 2: "the ResNet runs each of its six blocks once; the RK-Net evaluates f 16 times forward and takes 16
+    # vector-Jacobian products backward; the ODE-Net evaluates f ... (26 here) ... and again backward (20)";
+    # section 5: "46 evaluations of f ... against 6 blocks run once". Section 2's computation: the shipped weights,
+    # one epoch on the first 512 training images, batches of 64 at lr 3e-4. Times are not asserted: they depend on
+    # the machine and its load, and the lesson prints them as measured in that run.
+    part = type(data)(data.x_train[:512], data.y_train[:512], data.x_test[:8], data.y_test[:8])
+    short = C.TrainConfig(epochs=1, batch_size=64, lr=3e-4, seed=0)
+    work = {}
+    for kind in C.KINDS:
+        history = C.train(C.load_pretrained(kind)[0], part, short, progress=False)
+        if kind == "resnet":
+            assert not history.nfe_forward
+            work[kind] = 2 * C.N_RES_BLOCKS                  # each block once forward, once backward
+        else:
+            forward = sum(history.nfe_forward) / len(history.nfe_forward)
+            backward = sum(history.nfe_backward) / len(history.nfe_backward)
+            work[kind] = forward + backward
+            if kind == "rknet":
+                assert (forward, backward) == (16, 16)
+            else:
+                assert (round(forward), round(backward)) == (26, 20)
+    assert work["resnet"] < work["rknet"] < work["odenet"]
+    assert work["odenet"] / 2 > 3 * C.N_RES_BLOCKS            # "several times the ResNet's work"
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,14 +188,10 @@ def test_every_tolerance_ties_and_the_dip_is_one_image(sweep, data):
     assert not flipped & set(sweep[1e1].wrong)
 
 
-def test_a_looser_tolerance_takes_less_time(odenet, data):
-    # "cuts the NFE by more than half, and the time per batch with it" (1e-4 → 1e-1): "the knob buys time".
-    cpu = {}
-    for tol in (1e-4, 1e-1):
-        odenet.ode_block.rtol = odenet.ode_block.atol = tol
-        cpu[tol] = _cpu_seconds(lambda: C.evaluate(odenet, data.x_test, data.y_test))
-    odenet.ode_block.rtol = odenet.ode_block.atol = TRAIN_TOL
-    assert cpu[1e-1] < cpu[1e-4]
+def test_a_looser_tolerance_more_than_halves_the_nfe(sweep):
+    # "Loosening the tolerance from 1e-4 to 1e-1 cuts the NFE by more than half"; the time it saves is printed by
+    # the cell that measures it ("this run"), not asserted here: times depend on the machine's load.
+    assert sweep[1e-1].nfe_per_batch < sweep[1e-4].nfe_per_batch / 2
 
 
 def test_below_the_floor_only_one_euler_step_and_no_integration_differ(odenet, data, sweep):
