@@ -7,7 +7,6 @@ would fail for a biased estimator (a bias of 5 standard errors is far outside th
 
 import math
 import re
-import time
 
 import matplotlib
 import numpy as np
@@ -390,13 +389,7 @@ def test_hutchinson_check_teaches():
 # Explorers
 
 
-def _cpu_ms(fn):
-    start = time.process_time()
-    fn()
-    return 1000 * (time.process_time() - start)
-
-
-def test_flow_time_explorer_morphs_and_is_instant():
+def test_flow_time_explorer_morphs_between_precomputed_frames():
     from odeteach.widgets.flows import FlowTimeExplorer
     cnf = random_cnf(11)
     ex = FlowTimeExplorer(cnf, sample_density("two_moons", 100), n_samples=200, n_frames=5, grid=16)
@@ -404,16 +397,16 @@ def test_flow_time_explorer_morphs_and_is_instant():
     # At t = 1 the samples are the base draws and their log-density is the Gaussian's.
     assert np.allclose(ex.scatter.get_offsets(), ex.samples[0])
     assert np.allclose(ex.sample_log_p[0], base_log_prob(torch.tensor(ex.samples[0])).numpy(), atol=1e-5)
-    times = []
     for value in (0.75, 0.5, 0.26, 0.0, 1.0, 0.0):
-        times.append(_cpu_ms(lambda: setattr(ex.time, "value", value)))
+        ex.time.value = value
         k = ex.frame()
         assert abs(ex.times[k] - value) < 0.13
         assert np.allclose(ex.scatter.get_offsets(), ex.samples[k])
         assert np.allclose(ex.image.get_array(), ex.densities[k])
         assert f"t = {ex.times[k]:.2f}" in ex.readout.value
     assert not np.allclose(ex.samples[0], ex.samples[-1])        # the points moved
-    assert np.median(times) <= 150 and max(times) <= 450          # CPU ms; see benchmarks/README.md for the 50/150 ms target
+    # Update latency is a benchmark, not a unit test (a shared machine is noisy): benchmarks/bench_widgets.py
+    # ("L6 FlowTimeExplorer") measures it against the 50 ms / 150 ms targets.
 
 
 def test_tolerance_explorer_work_and_accuracy():
