@@ -20,7 +20,7 @@ import torch
 from .errors import SolverError
 from .progress import progress as progress_bar
 
-__all__ = ["CHECKPOINT_DIR", "CHECKPOINT_FORMAT", "CheckpointError", "TrainLog", "seed_everything", "fit",
+__all__ = ["CHECKPOINT_DIR", "CHECKPOINT_FORMAT", "CheckpointError", "CheckpointMissing", "TrainLog", "seed_everything", "fit",
            "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -29,6 +29,10 @@ CHECKPOINT_FORMAT = 2
 
 class CheckpointError(ValueError):
     """A checkpoint file that is missing, of another kind, or in a format this version cannot read."""
+
+
+class CheckpointMissing(CheckpointError, FileNotFoundError):
+    """No checkpoint file where one was expected (also a ``FileNotFoundError``)."""
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -118,21 +122,22 @@ def save_checkpoint(path, model: torch.nn.Module, *, kind: str, config: dict, se
     return path
 
 
-def load_checkpoint(path, kind: str | None = None) -> dict:
+def load_checkpoint(path, kind: str | None = None, retrain: str = "NAME") -> dict:
     """Read a checkpoint with ``weights_only=True``: a dict with format, kind, config, seed, state_dict, log, meta.
 
-    Raises :class:`CheckpointError` naming the file and what to do when it is missing, of another ``kind``,
-    or not in this format.
+    Raises :class:`CheckpointError` naming the file and what to do when it is missing
+    (:class:`CheckpointMissing`, whose message names ``python -m odeteach.train <retrain>``), of another
+    ``kind``, or not in this format.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}. Retrain it with `python -m odeteach.train NAME` "
-                              "(see the README, 'Regenerating figures and checkpoints').")
+    if not path.is_file():
+        raise CheckpointMissing(f"no checkpoint at {path}. Retrain it with `python -m odeteach.train {retrain}` "
+                                "(see the README, 'Regenerating figures and checkpoints').")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise CheckpointError(f"{path} is not an odeteach checkpoint of format {CHECKPOINT_FORMAT} (found {found!r}); "
-                              "retrain it with `python -m odeteach.train NAME`.")
+                              f"retrain it with `python -m odeteach.train {retrain}`.")
     if kind is not None and blob["kind"] != kind:
         raise CheckpointError(f"{path} holds a {blob['kind']!r} model, not a {kind!r} one.")
     return blob

@@ -66,3 +66,10 @@ def test_checkpoint_errors_say_what_to_do(tmp_path):
     save_checkpoint(tmp_path / "a.pt", torch.nn.Linear(1, 1), kind="cnf", config={}, seed=0)
     with pytest.raises(CheckpointError, match="'cnf' model, not a 'rnn'"):
         load_checkpoint(tmp_path / "a.pt", kind="rnn")
+
+
+def test_a_missing_checkpoint_is_a_file_not_found_error_naming_the_retrain_command(tmp_path):
+    from odeteach.training import CheckpointMissing
+    with pytest.raises(FileNotFoundError, match="python -m odeteach.train spirals") as info:
+        load_checkpoint(tmp_path / "gone.pt", kind="rnn", retrain="spirals")
+    assert isinstance(info.value, CheckpointMissing) and isinstance(info.value, CheckpointError)

@@ -64,9 +64,7 @@ def load_pretrained(kind: str, *, directory=None, device=None) -> tuple[Classifi
     (``{"model": ..., "train": ...}``). Loaded with ``torch.load(..., weights_only=True)``.
     """
     path = checkpoint_path(kind, directory)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}. Retrain the shipped ones with: python -m odeteach.train digits")
-    blob = shared_training.load_checkpoint(path, kind=f"digits_{kind}")
+    blob = shared_training.load_checkpoint(path, kind=f"digits_{kind}", retrain="digits")
     model_settings = {name: value for name, value in blob["config"].items() if name != "kind"}
     if kind == "resnet":
         model_settings = {"channels": model_settings["channels"]}

@@ -34,9 +34,7 @@ def save_checkpoint(cnf: CNF, path, *, seed: int = 0, log: TrainLog | None = Non
 def load_checkpoint(path) -> tuple[CNF, dict]:
     """A CNF and its ``meta`` from a file written by :func:`save_checkpoint` (loaded with ``weights_only=True``)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}. Retrain with: python -m odeteach.train flows")
-    blob = load_any_checkpoint(path, kind=KIND)
+    blob = load_any_checkpoint(path, kind=KIND, retrain="flows")
     config = dict(blob["config"])
     cnf = CNF(config.pop("dim"), config.pop("hidden"), config.pop("layers"), **config)
     cnf.load_state_dict(blob["state_dict"])

@@ -41,9 +41,7 @@ def spiral_data(seed: int = DATA_SEED) -> tuple[Spirals, Spirals]:
 
 def load_model(path, kind: str) -> tuple[torch.nn.Module, TrainLog]:
     """The model of ``kind`` ("latent_ode" or "rnn") stored at ``path``, in eval mode, and its training log."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; create it with `python -m odeteach.train spirals`.")
-    blob = load_checkpoint(path, kind)
+    blob = load_checkpoint(path, kind, retrain="spirals")
     model = (LatentODE if kind == "latent_ode" else RNNBaseline)(**blob["config"])
     model.load_state_dict(blob["state_dict"])
     return model.eval(), TrainLog.from_dict(blob["log"])
