@@ -34,7 +34,7 @@ counts as a slider (swept once per toggle value); a Button (lesson 5's ``resampl
 ``BUTTON_CLICKS`` clicks. An update's error is looked for in the explorer's ``message`` widget or,
 for the explorers of lessons 4–6, in its ``readout`` (lesson 5's ``message`` is a figure text).
 By default each explorer is built with its own defaults, as a full-mode lesson builds it
-(StepSizeExplorer and ToleranceExplorer precompute every slider position; DepthExplorer and StabilityExplorer compute each update live). ``--cold`` passes
+(StepSizeExplorer and AdaptiveToleranceExplorer precompute every slider position; DepthExplorer and StabilityExplorer compute each update live). ``--cold`` passes
 ``precompute=False`` where an explorer takes it, so every first visit computes.
 """
 
@@ -57,7 +57,7 @@ BACKENDS = {"ipympl": "module://ipympl.backend_nbagg", "agg": "Agg"}
 
 from odeteach.widgets.resnet import DepthExplorer  # noqa: E402
 from odeteach.widgets.base import slider_values  # noqa: E402
-from odeteach.widgets.solvers import StepSizeExplorer, ToleranceExplorer  # noqa: E402
+from odeteach.widgets.solvers import StepSizeExplorer, AdaptiveToleranceExplorer  # noqa: E402
 from odeteach.widgets.stability import StabilityExplorer  # noqa: E402
 
 
@@ -110,7 +110,7 @@ def _lesson4_setup():
 @_lesson(_lesson4_setup)
 def _lesson4_tolerance(setup):
     from odeteach.fast_mode import pick
-    from odeteach.widgets.classifier import ToleranceExplorer as ClassifierToleranceExplorer
+    from odeteach.widgets.classifier import ClassifierToleranceExplorer
     odenet, data, sweep = setup
     return ClassifierToleranceExplorer(odenet, data.x_test, data.y_test, points=sweep,
                                        log10_range=pick(full=(-6.0, 1.0, 0.25), fast=(-4.0, 1.0, 1.0)))
@@ -146,8 +146,8 @@ def _lesson6_flow_time(cnf):
 @_lesson(_lesson6_setup)
 def _lesson6_tolerance(cnf):
     from odeteach.fast_mode import pick
-    from odeteach.widgets.flows import ToleranceExplorer as FlowsToleranceExplorer
-    return FlowsToleranceExplorer(cnf, n_samples=pick(500, 200))
+    from odeteach.widgets.flows import FlowToleranceExplorer
+    return FlowToleranceExplorer(cnf, n_samples=pick(500, 200))
 
 
 @_lesson(_lesson6_setup)
@@ -164,15 +164,15 @@ def _lesson6_trace(cnf):
 EXPLORERS = [
     ("DepthExplorer", DepthExplorer, ("depth", "weights")),
     ("StepSizeExplorer", StepSizeExplorer, ("method", "step_size")),
-    ("ToleranceExplorer", ToleranceExplorer, ("method", "tolerance")),
+    ("AdaptiveToleranceExplorer", AdaptiveToleranceExplorer, ("method", "tolerance")),
     ("StabilityExplorer", StabilityExplorer, ("method", "step_size", "lam_re", "lam_im")),
     ("L3 MemoryExplorer", _lesson3("MemoryExplorer"), ("steps",)),
     ("L3 NFEExplorer", _lesson3("NFEExplorer"), ("problem", "tol")),
     ("L3 DriftExplorer", _lesson3("DriftExplorer"), ("system", "horizon")),
-    ("L4 ToleranceExplorer (classifier)", _lesson4_tolerance, ("tol",)),
+    ("L4 ClassifierToleranceExplorer", _lesson4_tolerance, ("tol",)),
     ("L5 LatentSpiralExplorer", _lesson5_latent, ("spiral", "n_observed", "placement", "n_samples", "resample")),
     ("L6 FlowTimeExplorer", _lesson6_flow_time, ("time",)),
-    ("L6 ToleranceExplorer (flows)", _lesson6_tolerance, ("tolerance",)),
+    ("L6 FlowToleranceExplorer", _lesson6_tolerance, ("tolerance",)),
     ("L6 TraceEstimatorExplorer", _lesson6_trace, ("estimator",)),
 ]
 

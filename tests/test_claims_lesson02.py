@@ -17,7 +17,7 @@ from odeteach.problems import damped_spiral, van_der_pol
 from odeteach.stability import max_stable_step, real_stability_limit, stiff_forced_decay
 from odeteach.step_control import DFACTOR, IFACTOR, SAFETY, StepSizeController
 from odeteach.convergence import reference_solution
-from odeteach.widgets.solvers import ToleranceExplorer
+from odeteach.widgets.solvers import AdaptiveToleranceExplorer
 
 VDP = van_der_pol(1.0)
 
@@ -137,7 +137,7 @@ def test_the_worst_rejected_attempt_story(vdp_runs):
 @pytest.fixture(scope="module")
 def full_work_precision():
     """The explorer's work–precision points on a full run (tolerance decades 1e-8 … 1e-2)."""
-    return ToleranceExplorer(VDP, tol_range=(-8.0, -2.0), precompute=False).work_precision
+    return AdaptiveToleranceExplorer(VDP, tol_range=(-8.0, -2.0), precompute=False).work_precision
 
 
 def _fewest_nfe(points, target):

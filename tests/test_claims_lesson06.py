@@ -101,8 +101,8 @@ def test_training_starts_near_the_base_density_and_nfe_grows(two_moons):
 def test_tolerance_costs_nfe_and_buys_little_visible_accuracy(two_moons):
     """Tolerance explorer (the lesson's 500 samples): NFE rises as the tolerance tightens, stays at 14 for
     the two loosest stops; the error falls from 3e-2 on; even the loosest is under 0.1 on average."""
-    from odeteach.widgets.flows import ToleranceExplorer
-    ex = ToleranceExplorer(two_moons, n_samples=500)
+    from odeteach.widgets.flows import FlowToleranceExplorer
+    ex = FlowToleranceExplorer(two_moons, n_samples=500)
     assert list(ex.tolerances) == sorted(ex.tolerances, reverse=True) and all(f is None for f in ex.failure)
     assert all(b >= a for a, b in zip(ex.nfe, ex.nfe[1:])) and ex.nfe[-1] > ex.nfe[0]
     assert ex.nfe[0] == ex.nfe[1] == 14 < ex.nfe[2]

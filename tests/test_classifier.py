@@ -22,7 +22,7 @@ from odeteach.classifier import (CHECKPOINT_DIR, KINDS, History, SweepPoint, Tra
                                  train_checkpoints)
 from odeteach.data.digits import Digits, load_digits  # noqa: E402
 from odeteach.exercises import lesson04  # noqa: E402
-from odeteach.widgets.classifier import LossCurve, ToleranceExplorer  # noqa: E402
+from odeteach.widgets.classifier import LossCurve, ClassifierToleranceExplorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +321,7 @@ def test_table1_states_the_images_behind_an_error():
 
 def test_tolerance_explorer_follows_the_slider(shipped, small):
     model = shipped["odenet"][0]
-    explorer = ToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 1))
+    explorer = ClassifierToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 1))
     assert len(explorer.points) == 5 and "trained at 1e-03" in explorer.readout.value
     seen = set()
     for tol in (1e-4, 1e-2, 1e0, 1e-3):
@@ -335,7 +335,7 @@ def test_tolerance_explorer_follows_the_slider(shipped, small):
     nfe = [explorer.points[round(math.log10(t), 6)].nfe_per_batch for t in (1e-4, 1e-2, 1e0)]
     assert nfe[0] > nfe[1] > nfe[2]
     # a cache primed with measured points is used as is, and other positions are evaluated on demand
-    primed = ToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 2), precompute=False,
+    primed = ClassifierToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 2), precompute=False,
                                points=[explorer.points[0.0]], value=1.0)
     assert list(primed.points) == [0.0] and f"{100 * explorer.points[0.0].accuracy:.2f}%" in primed.readout.value
     primed.tol.value = 1e-2
@@ -346,7 +346,7 @@ def test_tolerance_explorer_follows_the_slider(shipped, small):
 def test_tolerance_explorer_shows_failures_without_traceback(digits):
     model = make_model("odenet")
     model.ode_block.max_num_steps = 3
-    explorer = ToleranceExplorer(model, digits.x_test[:8], digits.y_test[:8], log10_range=(-8, 0, 4), precompute=False)
+    explorer = ClassifierToleranceExplorer(model, digits.x_test[:8], digits.y_test[:8], log10_range=(-8, 0, 4), precompute=False)
     for tol in (1e-8, 1e-4, 1e0):
         explorer.tol.value = tol
         text = explorer.readout.value
@@ -357,7 +357,7 @@ def test_tolerance_explorer_shows_failures_without_traceback(digits):
 
 def test_tolerance_explorer_refuses_a_resnet(digits):
     with pytest.raises(TypeError, match="ODE-Net"):
-        ToleranceExplorer(make_model("resnet"), digits.x_test, digits.y_test)
+        ClassifierToleranceExplorer(make_model("resnet"), digits.x_test, digits.y_test)
 
 
 def test_loss_curve_finish_draws_every_curve_in_full():

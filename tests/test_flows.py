@@ -410,10 +410,10 @@ def test_flow_time_explorer_morphs_between_precomputed_frames():
 
 
 def test_tolerance_explorer_work_and_accuracy():
-    from odeteach.widgets.flows import ToleranceExplorer
+    from odeteach.widgets.flows import FlowToleranceExplorer
     cnf = wild_cnf(12, scale=8.0)
     tols = (1e-1, 1e-3, 1e-6)
-    ex = ToleranceExplorer(cnf, n_samples=100, tolerances=tols)
+    ex = FlowToleranceExplorer(cnf, n_samples=100, tolerances=tols)
     assert ex.nfe[0] < ex.nfe[1] < ex.nfe[2]
     assert ex.error[2] < ex.error[1] < ex.error[0]
     for tol in tols:
@@ -439,7 +439,7 @@ def test_tolerance_explorer_shows_solver_failures(monkeypatch):
         return real(self, *args, rtol=rtol, **kwargs)
 
     monkeypatch.setattr(CNF, "sample", failing)
-    ex = wf.ToleranceExplorer(cnf, n_samples=50, tolerances=(1e-1, 1e-2))
+    ex = wf.FlowToleranceExplorer(cnf, n_samples=50, tolerances=(1e-1, 1e-2))
     ex.tolerance.value = 1e-2
     assert "stopped" in ex.readout.value and "max_num_steps" in ex.readout.value
     ex.tolerance.value = 1e-1
@@ -478,11 +478,11 @@ def test_explorers_reject_bad_input():
 
 def test_explorers_show_failures_in_the_readout_not_as_tracebacks(monkeypatch):
     """Whatever goes wrong in an update (a SolverError or anything else) ends up in the readout."""
-    from odeteach.widgets.flows import FlowTimeExplorer, ToleranceExplorer, TraceEstimatorExplorer
+    from odeteach.widgets.flows import FlowTimeExplorer, FlowToleranceExplorer, TraceEstimatorExplorer
     cnf = random_cnf(15)
     built = [
         (FlowTimeExplorer(cnf, n_samples=20, n_frames=3, grid=6), "time", 0.0, 1.0),
-        (ToleranceExplorer(cnf, n_samples=20, tolerances=(1e-1, 1e-3)), "tolerance", 1e-1, 1e-3),
+        (FlowToleranceExplorer(cnf, n_samples=20, tolerances=(1e-1, 1e-3)), "tolerance", 1e-1, 1e-3),
         (TraceEstimatorExplorer(cnf, sample_density("two_moons", 4), repeats=2, timing_repeats=1), "estimator",
          "Hutchinson, Gaussian ε", "exact trace"),
     ]

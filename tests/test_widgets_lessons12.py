@@ -16,7 +16,7 @@ from odeteach.stability import stability_function  # noqa: E402
 from odeteach.widgets.resnet import DepthExplorer  # noqa: E402
 from odeteach.convergence import fixed_step_grid  # noqa: E402
 from odeteach.widgets.base import slider_values  # noqa: E402
-from odeteach.widgets.solvers import StabilityExplorer, StepSizeExplorer, ToleranceExplorer  # noqa: E402
+from odeteach.widgets.solvers import StabilityExplorer, StepSizeExplorer, AdaptiveToleranceExplorer  # noqa: E402
 
 SHORT_VDP = van_der_pol(1.0, t1=4.0)
 
@@ -33,7 +33,7 @@ def step_explorer():
 
 @pytest.fixture(scope="module")
 def tol_explorer():
-    return ToleranceExplorer(SHORT_VDP, tol_range=(-7.0, -2.0), precompute=False)
+    return AdaptiveToleranceExplorer(SHORT_VDP, tol_range=(-7.0, -2.0), precompute=False)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="fixed-step"):
         StepSizeExplorer(methods=("dopri5",))
     with pytest.raises(ValueError, match="adaptive"):
-        ToleranceExplorer(SHORT_VDP, methods=("rk4",))
+        AdaptiveToleranceExplorer(SHORT_VDP, methods=("rk4",))
 
 
 def test_benchmark_script_runs_and_reports_every_control(capsys):
@@ -197,7 +197,7 @@ def test_benchmark_script_runs_and_reports_every_control(capsys):
     spec = importlib.util.spec_from_file_location("bench_widgets", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert {name for name, _, _ in bench.EXPLORERS} >= {"DepthExplorer", "StepSizeExplorer", "ToleranceExplorer",
+    assert {name for name, _, _ in bench.EXPLORERS} >= {"DepthExplorer", "StepSizeExplorer", "AdaptiveToleranceExplorer",
                                                          "StabilityExplorer"}
     status = bench.main(["--only", "StabilityExplorer", "--every", "1000"])   # slider ends only, ipympl
     out = capsys.readouterr().out

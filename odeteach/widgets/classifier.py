@@ -1,6 +1,6 @@
 """Lesson 4's explorers: a live training-loss curve, and the test-time tolerance of an ODE-Net.
 
-:class:`ToleranceExplorer` is the paper's "train at tight tolerance, test at loose" (Chen et al.
+:class:`ClassifierToleranceExplorer` is the paper's "train at tight tolerance, test at loose" (Chen et al.
 2018, §3 and Fig. 3): the ODE-Net's weights stay as trained, only the tolerance its solver is
 asked for at test time moves. Each tolerance is evaluated once and cached, so moving the slider
 back and forth only redraws.
@@ -20,7 +20,7 @@ from ..classifier import Classifier, History, SweepPoint, tolerance_sweep
 from ..tableaux import TABLEAUX
 from .base import figure_view, figure_widget
 
-__all__ = ["ToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
+__all__ = ["ClassifierToleranceExplorer", "LossCurve", "DEFAULT_TOLERANCE_RANGE"]
 
 # log10 of the slider's ends and its step: 1e-6 … 1e1 in quarter decades.
 DEFAULT_TOLERANCE_RANGE = (-6.0, 1.0, 0.25)
@@ -31,7 +31,7 @@ def _tolerance_key(tol: float) -> float:
     return round(math.log10(tol), 6)
 
 
-class ToleranceExplorer:
+class ClassifierToleranceExplorer:
     """Move ``tol`` (rtol = atol at test time) and read test accuracy, NFE per batch and time per batch.
 
     Parameters
@@ -54,7 +54,7 @@ class ToleranceExplorer:
                  repeats: int = 1, value: float | None = None, points=None):
         block = getattr(model, "ode_block", None)
         if block is None or not TABLEAUX[block.method].adaptive:
-            raise TypeError("ToleranceExplorer needs an ODE-Net with an adaptive solver, "
+            raise TypeError("ClassifierToleranceExplorer needs an ODE-Net with an adaptive solver, "
                             "e.g. odeteach.classifier.load_pretrained('odenet')[0].")
         lo, hi, step = (float(v) for v in log10_range)
         if not (math.isfinite(lo) and math.isfinite(hi) and step > 0 and lo < hi):

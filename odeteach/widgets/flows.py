@@ -2,7 +2,7 @@
 
 - :class:`FlowTimeExplorer`: a time slider t ∈ [0, 1] that morphs samples and the density
   from the base N(0, I) (t = 1) to the learned target (t = 0).
-- :class:`ToleranceExplorer`: the solver tolerance of sampling against NFE and how far the
+- :class:`FlowToleranceExplorer`: the solver tolerance of sampling against NFE and how far the
   samples land from a tight-tolerance reference.
 - :class:`TraceEstimatorExplorer`: the exact trace against Hutchinson's estimate (Gaussian or
   Rademacher noise): the spread of the log-likelihood estimate and the time per solver step.
@@ -30,7 +30,7 @@ from ..flows import CNF, base_log_prob, log_prob_frames
 from ..validation import integer
 from .base import figure_widget, warning_html
 
-__all__ = ["FlowTimeExplorer", "ToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
+__all__ = ["FlowTimeExplorer", "FlowToleranceExplorer", "TraceEstimatorExplorer", "ESTIMATOR_CHOICES", "TOLERANCES"]
 
 
 def _freeze_ticks(ax):
@@ -136,7 +136,7 @@ class FlowTimeExplorer:
 TOLERANCES = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 1e-5, 1e-6)
 
 
-class ToleranceExplorer:
+class FlowToleranceExplorer:
     """Sampling at a chosen tolerance: NFE against the distance to a tight-tolerance reference.
 
     The same ``z(1)`` are integrated backwards at every stop of ``TOLERANCES`` and once at

@@ -2,7 +2,7 @@
 
 * :class:`StepSizeExplorer`: a fixed-step method (Euler, midpoint, RK4) against the exact
   solution; move the step h and watch the trajectory, the error and the NFE.
-* :class:`ToleranceExplorer`: an adaptive method (dopri5, bosh3) at a tolerance; the accepted
+* :class:`AdaptiveToleranceExplorer`: an adaptive method (dopri5, bosh3) at a tolerance; the accepted
   and rejected steps, h(t), each attempt's error ratio against 1, NFE and the true error, and the
   work–precision diagram of all methods (:func:`odeteach.convergence.work_precision`) with the
   current point marked.
@@ -36,7 +36,7 @@ from .base import (ACCEPTED_COLOUR, EXACT_COLOUR, REJECTED_COLOUR, Explorer, fig
 from .stability import StabilityExplorer
 
 __all__ = [
-    "Explorer", "figure_view", "figure_widget", "StepSizeExplorer", "ToleranceExplorer", "StabilityExplorer",
+    "Explorer", "figure_view", "figure_widget", "StepSizeExplorer", "AdaptiveToleranceExplorer", "StabilityExplorer",
     "reference_solution", "slider_values",
 ]
 
@@ -139,7 +139,7 @@ class StepSizeExplorer(Explorer):
         return "<br>".join(warning_html(note) for note in notes)
 
 
-class ToleranceExplorer(Explorer):
+class AdaptiveToleranceExplorer(Explorer):
     """An adaptive method at tolerance rtol = atol, and what its step-size control did.
 
     Controls: ``method`` (ToggleButtons: dopri5, bosh3), ``tolerance`` (FloatLogSlider).
@@ -157,7 +157,7 @@ class ToleranceExplorer(Explorer):
         problem = van_der_pol(1.0) if problem is None else problem
         for m in methods:
             if m not in TABLEAUX or not TABLEAUX[m].adaptive:
-                raise ValueError(f"ToleranceExplorer takes adaptive methods; {m!r} is not one.")
+                raise ValueError(f"AdaptiveToleranceExplorer takes adaptive methods; {m!r} is not one.")
         self.problem = problem
         self.methods = tuple(methods)
         self.method = widgets.ToggleButtons(options=list(methods), value=methods[0], description="method",
