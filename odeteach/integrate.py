@@ -286,9 +286,19 @@ def adaptive_loop(f: StateFunc, y0: torch.Tensor, t: torch.Tensor, tableau: Tabl
 def _outputs_in_step(outputs, times: _Times, f, tableau: Tableau, start, end, h, ks) -> None:
     """Append the outputs at the times that the accepted step from ``start`` to ``end`` reached or passed."""
     (t_now, t_now_tensor, y), (t_next, t_next_tensor, y_new) = start, end
+    first = len(outputs)
+    last = first
+    while last < len(times.floats) and times.direction * (times.floats[last] - t_next) <= 0:
+        last += 1
+    inside = [i for i in range(first, last) if times.floats[i] != t_next]
+    if len(inside) > 1 and tableau.dense is not None and not times.grad:
+        # Many outputs in one step (a plot's grid): the continuous extension at all of them in one product.
+        thetas = [(times.floats[i] - t_now) / (t_next - t_now) for i in inside]
+        inner = dict(zip(inside, _dense_outputs(tableau, y, ks, h, thetas).unbind(0)))
+        outputs.extend(inner.get(i, y_new) for i in range(first, last))
+        return
     f1 = ks[-1] if tableau.fsal else None
-    while len(outputs) < len(times.floats) and times.direction * (times.floats[len(outputs)] - t_next) <= 0:
-        i = len(outputs)
+    for i in range(first, last):
         if times.floats[i] == t_next:
             outputs.append(y_new)
             continue
@@ -296,6 +306,20 @@ def _outputs_in_step(outputs, times: _Times, f, tableau: Tableau, start, end, h,
             f1 = f(t_next_tensor, y_new)
         theta = ((times.tensors[i] - t_now_tensor) / h) if times.grad else (times.floats[i] - t_now) / (t_next - t_now)
         outputs.append(_interpolate(tableau, y, y_new, ks, h, theta, f1))
+
+
+def _dense_outputs(tableau: Tableau, y0, ks, h, thetas: list[float]) -> torch.Tensor:
+    """:func:`_interpolate`'s continuous extension at several θ of one step at once: ``(len(thetas), *y0.shape)``.
+
+    The weights ``w_i(θ) = Σ_p dense[i][p] θ^(p+1)`` form a matrix (outputs × stages), and the outputs are
+    ``y0 + h W K`` with the stages ``K`` stacked: one matrix product instead of a sum per output.
+    """
+    rows = [i for i, row in enumerate(tableau.dense) if any(row)]
+    coefficients = torch.tensor([tableau.dense[i] for i in rows], dtype=torch.float64)      # (stages, powers)
+    powers = torch.tensor(thetas, dtype=torch.float64)[:, None] ** torch.arange(1, coefficients.shape[1] + 1)
+    stages = torch.stack([ks[i] for i in rows])
+    w = (h * powers @ coefficients.T).to(dtype=stages.dtype, device=stages.device)           # (outputs, stages)
+    return y0 + torch.tensordot(w, stages, dims=1)
 
 
 def _check_can_shrink(t_now, h_float, h_abs, h_abs_next, err, min_step, eps) -> None:

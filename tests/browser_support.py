@@ -229,8 +229,9 @@ def server_log_errors(log: str) -> list[str]:
 # Kernel messages seen on the page's websocket
 # --------------------------------------------------------------------------------------------
 
-def parse_kernel_frame(payload) -> tuple[str, str, dict] | None:
-    """(channel, msg_type, content) of one kernel websocket frame, either protocol; None if not a message.
+def parse_kernel_message(payload) -> dict | None:
+    """One kernel websocket frame as a dict (channel, msg_type, msg_id, parent_id, content), either
+    protocol; None if it is not a message.
 
     The binary ``v1.kernel.websocket.jupyter.org`` frame is: the number of offsets (8 bytes, little
     endian), the offsets, then channel, header, parent header, metadata, content and buffers.
@@ -238,16 +239,26 @@ def parse_kernel_frame(payload) -> tuple[str, str, dict] | None:
     try:
         if isinstance(payload, str):
             msg = json.loads(payload)
-            return msg.get("channel", ""), msg["header"]["msg_type"], msg.get("content", {})
-        count = int.from_bytes(payload[:8], "little")
-        offsets = [int.from_bytes(payload[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
-        parts = [payload[offsets[i]: offsets[i + 1]] for i in range(count - 1)]
-        channel = parts[0].decode()
-        header = json.loads(parts[1])
-        content = json.loads(parts[4]) if len(parts) > 4 else {}
-        return channel, header["msg_type"], content
-    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError):
+            header, parent, content = msg["header"], msg.get("parent_header") or {}, msg.get("content", {})
+            channel = msg.get("channel", "")
+        else:
+            count = int.from_bytes(payload[:8], "little")
+            offsets = [int.from_bytes(payload[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
+            parts = [payload[offsets[i]: offsets[i + 1]] for i in range(count - 1)]
+            channel = parts[0].decode()
+            header = json.loads(parts[1])
+            parent = json.loads(parts[2]) if len(parts) > 2 and parts[2] else {}
+            content = json.loads(parts[4]) if len(parts) > 4 else {}
+        return {"channel": channel, "msg_type": header["msg_type"], "msg_id": header.get("msg_id", ""),
+                "parent_id": parent.get("msg_id", ""), "content": content}
+    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError, AttributeError):
         return None
+
+
+def parse_kernel_frame(payload) -> tuple[str, str, dict] | None:
+    """(channel, msg_type, content) of one kernel websocket frame (see :func:`parse_kernel_message`)."""
+    msg = parse_kernel_message(payload)
+    return None if msg is None else (msg["channel"], msg["msg_type"], msg["content"])
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -344,6 +355,36 @@ def count_widget_outputs(html: str) -> int:
     return sum("application/vnd.jupyter.widget-view+json" in m.group(1) for m in _VOILA_OUTPUT.finditer(html))
 
 
+_CELL_INDEX = re.compile(r'<div cell-index="(\d+)">')
+
+
+def widget_outputs(html: str) -> list[dict]:
+    """Every widget output of Voilà's served page, in page order: its cell, model id and text fallback."""
+    cells = [(m.start(), int(m.group(1))) for m in _CELL_INDEX.finditer(html)]
+    found = []
+    for m in _VOILA_OUTPUT.finditer(html):
+        try:
+            output = json.loads(m.group(1))
+        except ValueError:
+            continue
+        view = (output.get("data") or {}).get("application/vnd.jupyter.widget-view+json")
+        if not view:
+            continue
+        cell = max((index for start, index in cells if start < m.start()), default=None)
+        text = (output.get("data") or {}).get("text/plain", "")
+        found.append({"cell": cell, "model_id": view.get("model_id"), "text": "".join(text)[:120],
+                      "output_type": output.get("output_type"),
+                      "display_id": (output.get("transient") or {}).get("display_id")})
+    return found
+
+
+# The cells where a widget view says its model is missing (Voilà wraps each cell in <div cell-index=N>).
+_JS_MISSING_MODEL_CELLS = """() => Array.from(document.querySelectorAll('.jupyter-widgets'))
+  .filter(e => (e.textContent || '').startsWith('Error displaying widget'))
+  .map(e => { const c = e.closest('[cell-index]'); return {cell: c ? Number(c.getAttribute('cell-index')) : null,
+                                                          text: e.textContent.trim()}; })"""
+
+
 def _digest(view: dict) -> dict:
     """Shorter, comparable form of a view: hashes of the plot images, the readout texts."""
     return {
@@ -396,6 +437,11 @@ class Dashboard:
         self.expected_widgets: int | None = None
         self.ignored: list[str] = []  # messages seen and deliberately not counted as errors (see _on_frame)
         self._control_comms: set[str] = set()
+        # What the page and the kernel said about widget models, for a "model not found" to be explained:
+        self.timeline: list[dict] = []  # comm and widget-state messages, in order, with seconds since start()
+        self.known_models: dict[str, str] = {}  # model id -> how the page learned it (update_states, comm_open …)
+        self.closed_models: set[str] = set()  # comm_close from the kernel
+        self._state_requests: dict[str, str] = {}  # msg id of a per-model request_state -> its comm id
         self.page.on("pageerror", lambda exc: self.js_errors.append(f"JavaScript exception: {exc}"))
         self.page.on("console", self._on_console)
         self.page.on("websocket", self._on_websocket)
@@ -413,18 +459,65 @@ class Dashboard:
             websocket.on("framereceived", self._on_frame)
             websocket.on("framesent", self._on_sent)
 
+    def _note(self, direction: str, msg: dict) -> None:
+        """Keep the messages that create, fill or close widget models (not the figures' image traffic)."""
+        kind, content = msg["msg_type"], msg["content"]
+        data = content.get("data") or {}
+        method = data.get("method") if isinstance(data, dict) else None
+        if kind == "comm_msg" and method not in ("request_states", "update_states", "request_state"):
+            if not (method == "update" and direction == "recv" and msg["parent_id"] in self._state_requests):
+                return
+        if kind not in ("comm_open", "comm_close", "comm_msg", "comm_info_request", "comm_info_reply",
+                        "kernel_info_request", "kernel_info_reply"):
+            return
+        entry = {"t": round(time.monotonic() - (self.started or time.monotonic()), 3), "dir": direction,
+                 "type": kind, "channel": msg["channel"]}
+        if content.get("comm_id"):
+            entry["comm_id"] = content["comm_id"]
+        if content.get("target_name"):
+            entry["target"] = content["target_name"]
+        if method:
+            entry["method"] = method
+        if method == "update_states":
+            entry["states"] = len(data.get("states") or {})
+        if kind == "comm_info_reply":
+            entry["comms"] = len(content.get("comms") or {})
+        self.timeline.append(entry)
+
     def _on_sent(self, payload) -> None:
         self.last_frame = time.monotonic()
-        parsed = parse_kernel_frame(payload)
-        if parsed and parsed[1] == "comm_open" and parsed[2].get("target_name") == "jupyter.widget.control":
-            self._control_comms.add(parsed[2].get("comm_id"))
+        msg = parse_kernel_message(payload)
+        if msg is None:
+            return
+        content = msg["content"]
+        if msg["msg_type"] == "comm_open" and content.get("target_name") == "jupyter.widget.control":
+            self._control_comms.add(content.get("comm_id"))
+        if msg["msg_type"] == "comm_msg" and (content.get("data") or {}).get("method") == "request_state":
+            self._state_requests[msg["msg_id"]] = content.get("comm_id")
+        self._note("sent", msg)
+
+    def _learn_models(self, msg: dict) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        data = content.get("data") or {}
+        if kind == "comm_msg" and data.get("method") == "update_states":
+            for model_id in data.get("states") or {}:
+                self.known_models.setdefault(model_id, "update_states")
+        elif kind == "comm_msg" and data.get("method") == "update" and msg["parent_id"] in self._state_requests:
+            self.known_models.setdefault(content.get("comm_id"), "request_state")
+        elif kind == "comm_open" and content.get("target_name") == "jupyter.widget":
+            self.known_models.setdefault(content.get("comm_id"), "comm_open")
+        elif kind == "comm_close":
+            self.closed_models.add(content.get("comm_id"))
 
     def _on_frame(self, payload) -> None:
         self.last_frame = time.monotonic()
-        parsed = parse_kernel_frame(payload)
-        if parsed is None:
+        msg = parse_kernel_message(payload)
+        if msg is None:
             return
         self.kernel_messages += 1
+        self._learn_models(msg)
+        self._note("recv", msg)
+        parsed = (msg["channel"], msg["msg_type"], msg["content"])
         problem = kernel_message_error(parsed[1], parsed[2])
         if problem is None:
             return
@@ -580,6 +673,49 @@ class Dashboard:
     def all_errors(self) -> list[str]:
         return [*self.page_errors(), *self.kernel_errors, *self.js_errors]
 
+    def states_reply_seconds(self) -> float | None:
+        """Seconds from the page's ``request_states`` to the kernel's ``update_states`` (None if either is missing).
+
+        The widget manager's views wait up to 2 s for a model that is not there yet; a reply near that
+        limit is where a view can give up on a model that arrives while it sleeps.
+        """
+        sent = [e["t"] for e in self.timeline if e.get("method") == "request_states"]
+        got = [e["t"] for e in self.timeline if e.get("method") == "update_states"]
+        return round(got[0] - sent[0], 3) if sent and got else None
+
+    def widget_models(self) -> dict:
+        """What the page knew of the widgets the lesson displayed, to tell why a view shows "model not found".
+
+        ``outputs``: every widget output of the served page (cell, model id, text fallback) with how the page
+        learned its model: from the kernel's ``update_states`` reply (every widget open in the kernel when the
+        page asked), a per-model ``request_state`` reply (the widget manager's slower path, taken when
+        ``update_states`` does not come within its 4 s), or a ``comm_open`` the kernel sent later; ``None``
+        when it never did, i.e. the widget was closed in the kernel before the page asked.
+        ``not_found_views``: the cells where a view shows "Error displaying widget". ``timeline``: the comm
+        messages that create, fill or close widget models, in order, in seconds since the page was requested.
+        """
+        try:
+            views = self.page.evaluate(_JS_MISSING_MODEL_CELLS)
+        except Exception as exc:
+            views = [{"cell": None, "text": f"could not read the page: {exc}"}]
+        try:
+            outputs = widget_outputs(self._response.text()) if self._response is not None else []
+        except Exception:
+            outputs = []
+        for output in outputs:
+            output["page_learned"] = self.known_models.get(output["model_id"])
+            output["closed"] = output["model_id"] in self.closed_models
+        return {
+            "seconds_since_request": round(time.monotonic() - (self.started or time.monotonic()), 1),
+            "widget_outputs": len(outputs),
+            "models_learned": len(self.known_models),
+            "per_model_requests": sum(e.get("method") == "request_state" for e in self.timeline),
+            "states_reply_s": self.states_reply_seconds(),
+            "not_found_views": views,
+            "never_learned": [o for o in outputs if not o["page_learned"]],
+            "outputs_in_those_cells": [o for o in outputs if o["cell"] in {v["cell"] for v in views}],
+        }
+
     def visible_code_cells(self) -> int:
         return self.page.evaluate(_JS_VISIBLE_CODE)
 
@@ -610,6 +746,9 @@ class Dashboard:
             pass
         (self.artifacts / "console.txt").write_text("\n".join(self.console_log))
         (self.artifacts / "kernel_errors.txt").write_text("\n\n".join(self.kernel_errors))
+        (self.artifacts / "comm_timeline.json").write_text(json.dumps(
+            {"timeline": self.timeline, "known_models": self.known_models, "closed": sorted(self.closed_models)},
+            indent=1))
 
     def close(self) -> None:
         try:

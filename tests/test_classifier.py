@@ -3,12 +3,14 @@ checkpoints, the test-time tolerance sweep, the explorer and the lesson's exerci
 
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
@@ -22,6 +24,7 @@ from odeteach.classifier import (CHECKPOINT_DIR, KINDS, History, SweepPoint, Tra
                                  train_checkpoints)
 from odeteach.data.digits import Digits, load_digits  # noqa: E402
 from odeteach.exercises import lesson04  # noqa: E402
+from odeteach.widgets.base import Explorer, slider_values  # noqa: E402
 from odeteach.widgets.classifier import LossCurve, ClassifierToleranceExplorer  # noqa: E402
 
 
@@ -319,45 +322,140 @@ def test_table1_states_the_images_behind_an_error():
 # Widgets
 
 
-def test_tolerance_explorer_follows_the_slider(shipped, small):
-    model = shipped["odenet"][0]
-    explorer = ClassifierToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 1))
+def _key(tol):
+    return round(math.log10(tol), 6)
+
+
+@pytest.fixture
+def tol_explorer(shipped, small):
+    return ClassifierToleranceExplorer(shipped["odenet"][0], small.x_test[:32], small.y_test[:32],
+                                       log10_range=(-4, 0, 1))
+
+
+def test_tolerance_explorer_follows_the_slider(tol_explorer):
+    explorer = tol_explorer
+    assert isinstance(explorer, Explorer) and explorer.controls == ("tol",)
     assert len(explorer.points) == 5 and "trained at 1e-03" in explorer.readout.value
     seen = set()
     for tol in (1e-4, 1e-2, 1e0, 1e-3):
         explorer.tol.value = tol
-        point = explorer.points[round(math.log10(tol), 6)]
+        point = explorer.points[_key(tol)]
         assert f"{100 * point.accuracy:.2f}%" in explorer.readout.value
         assert f"NFE <b>{point.nfe_per_batch:.0f}</b>" in explorer.readout.value
+        assert f"<b>{1e3 * point.seconds_per_batch:.1f} ms</b>" in explorer.readout.value
         assert list(explorer.cursors[0].get_xdata()) == [tol, tol]
+        assert list(explorer.nfe_marker.get_ydata()) == [point.nfe_per_batch]
+        assert explorer.message.value == ""
         seen.add(explorer.readout.value)
     assert len(seen) == 4
-    nfe = [explorer.points[round(math.log10(t), 6)].nfe_per_batch for t in (1e-4, 1e-2, 1e0)]
+    nfe = [explorer.points[_key(t)].nfe_per_batch for t in (1e-4, 1e-2, 1e0)]
     assert nfe[0] > nfe[1] > nfe[2]
-    # a cache primed with measured points is used as is, and other positions are evaluated on demand
-    primed = ClassifierToleranceExplorer(model, small.x_test[:32], small.y_test[:32], log10_range=(-4, 0, 2), precompute=False,
-                               points=[explorer.points[0.0]], value=1.0)
-    assert list(primed.points) == [0.0] and f"{100 * explorer.points[0.0].accuracy:.2f}%" in primed.readout.value
-    primed.tol.value = 1e-2
-    assert sorted(primed.points) == [-2.0, 0.0]
     assert explorer.nfe_line.get_xdata().tolist() == [1e-4, 1e-3, 1e-2, 1e-1, 1e0]
 
 
-def test_tolerance_explorer_shows_failures_without_traceback(digits):
+def test_tolerance_explorer_uses_a_primed_cache_and_tests_new_positions_once(tol_explorer, shipped, small):
+    measured = tol_explorer.points[0.0]
+    primed = ClassifierToleranceExplorer(shipped["odenet"][0], small.x_test[:32], small.y_test[:32],
+                                         log10_range=(-4, 0, 2), precompute=False, points=[measured], value=1.0)
+    assert list(primed.points) == [0.0] and f"{100 * measured.accuracy:.2f}%" in primed.readout.value
+    primed.fig.canvas.draw()
+    primed.tol.value = 1e-2                                 # new: tested now, added to the curves
+    assert sorted(primed.points) == [-2.0, 0.0] and primed.nfe_line.get_xdata().tolist() == [1e-2, 1.0]
+    nfe_top = primed.ax_nfe.get_ylim()[1]
+    assert nfe_top >= max(p.nfe_per_batch for p in primed.points.values())   # limits grew to hold it
+    point = primed.points[-2.0]
+    primed.tol.value = 1.0
+    primed.tol.value = 1e-2                                 # cached: the same point, not tested again
+    assert primed.points[-2.0] is point and primed.ax_nfe.get_ylim()[1] == nfe_top
+
+
+def test_tolerance_explorer_shows_failures_in_its_message(digits):
     model = make_model("odenet")
     model.ode_block.max_num_steps = 3
-    explorer = ClassifierToleranceExplorer(model, digits.x_test[:8], digits.y_test[:8], log10_range=(-8, 0, 4), precompute=False)
+    explorer = ClassifierToleranceExplorer(model, digits.x_test[:8], digits.y_test[:8], log10_range=(-8, 0, 4),
+                                           precompute=False, value=1e-8)
     for tol in (1e-8, 1e-4, 1e0):
         explorer.tol.value = tol
-        text = explorer.readout.value
-        assert "Traceback" not in text
-        assert ("solver failed" in text) == (explorer.points[round(math.log10(tol), 6)].error is not None)
+        failed = explorer.points[_key(tol)].error is not None
+        assert "Traceback" not in explorer.message.value + explorer.readout.value
+        assert ("solver failed" in explorer.message.value) == failed
+        assert ("NFE" in explorer.readout.value) != failed
+        assert len(explorer.nfe_marker.get_xdata()) == (0 if failed else 1)
     assert any(p.error for p in explorer.points.values())
 
 
-def test_tolerance_explorer_refuses_a_resnet(digits):
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(log10_range=(0, -4, 1)), ValueError, "log10_range"),
+    (dict(log10_range=(-4, 0, 0)), ValueError, "log10_range"),
+    (dict(value=1e3), ValueError, "on the slider"),
+    (dict(value=-1e-3), ValueError, "value"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(points=[(1e-3, 0.9, 20, 0.1)]), TypeError, "SweepPoint"),
+])
+def test_tolerance_explorer_rejects_bad_arguments(shipped, small, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        ClassifierToleranceExplorer(shipped["odenet"][0], small.x_test[:8], small.y_test[:8], precompute=False, **kwargs)
+
+
+def test_tolerance_explorer_rejects_bad_data_and_a_resnet(shipped, digits):
     with pytest.raises(TypeError, match="ODE-Net"):
         ClassifierToleranceExplorer(make_model("resnet"), digits.x_test, digits.y_test)
+    with pytest.raises(ValueError, match="images"):
+        ClassifierToleranceExplorer(shipped["odenet"][0], digits.x_test[:8, 0], digits.y_test[:8], precompute=False)
+
+
+def _blitted_equals_a_full_redraw(e):
+    """The canvas as blitting left it, and the same figure drawn from scratch by savefig (the changed
+    artists drawn last there too, in the same order, as a blit draws them over everything else)."""
+    blitted = np.asarray(e.fig.canvas.buffer_rgba()).copy()
+    zorders = [a.get_zorder() for a in e._dynamic]
+    for i, a in enumerate(e._dynamic):
+        a.set_zorder(100 + i)
+    buf = io.BytesIO()
+    try:
+        e.fig.savefig(buf, format="rgba", dpi=e.fig.dpi)
+    finally:
+        for a, z in zip(e._dynamic, zorders):
+            a.set_zorder(z)
+    return np.array_equal(blitted, np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(blitted.shape))
+
+
+def test_tolerance_explorer_blits_and_the_picture_equals_a_full_redraw(tol_explorer):
+    e = tol_explorer
+    e.fig.canvas.draw()                                   # as a displayed figure is drawn once
+    draws, blits = e.full_draws, e.blits
+    for tol in slider_values(e.tol)[::-1]:                # every position: cached, so no error and a blit each
+        e.tol.value = tol
+        assert e.message.value == ""
+    assert e.full_draws == draws and e.blits == blits + len(e.points)
+    e.tol.value = 1e-2
+    assert _blitted_equals_a_full_redraw(e)
+
+
+def test_loss_curve_is_an_explorer_that_blits_and_grows_its_axes():
+    curve = LossCurve(("resnet", "odenet"), every=1)
+    assert isinstance(curve, Explorer) and curve.controls == () and curve.readout.value == ""
+    curve.fig.canvas.draw()
+    draws, blits = curve.full_draws, curve.blits
+    loss = [0.5 * 0.9 ** k for k in range(9)]
+    for n in range(1, 10):                                # inside the first axes: blits only
+        curve.update(History(loss=loss[:n]), "odenet")
+    assert curve.full_draws == draws and curve.blits == blits + 9
+    assert "odenet: batch 9, loss <b>0.215</b>" in curve.readout.value and "resnet" not in curve.readout.value
+    assert _blitted_equals_a_full_redraw(curve)
+    curve.update(History(loss=[3e-3] * 10), "resnet")     # past the batch axis and under the loss axis
+    assert curve.full_draws == draws + 1
+    assert curve.ax.get_xlim() == (0, 20) and curve.ax.get_ylim() == (1e-3, 10.0)
+    assert curve.message.value == ""
+
+
+def test_loss_curve_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="every"):
+        LossCurve(every=0)
+    with pytest.raises(ValueError, match="n_batches"):
+        LossCurve(n_batches=0)
+    with pytest.raises(ValueError, match="labels"):
+        LossCurve(())
 
 
 def test_loss_curve_finish_draws_every_curve_in_full():

@@ -1,4 +1,4 @@
-"""Lesson 5: the latent ODE, the RNN baseline, their checkpoints, the explorer and the exercise checks."""
+"""Lesson 5: the latent ODE, the RNN baseline, their checkpoints and the exercise checks (the explorer: test_widgets_latent.py)."""
 
 import math
 
@@ -11,10 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from odeteach import latent as L  # noqa: E402
-from odeteach.data.spirals import OBSERVED_COUNTS, PLACEMENTS, make_spirals, observe, subsample  # noqa: E402
+from odeteach.data.spirals import OBSERVED_COUNTS, make_spirals, observe, subsample  # noqa: E402
 from odeteach.exercises import lesson05 as ex  # noqa: E402
 from odeteach.train import TARGETS  # noqa: E402
-from odeteach.widgets.latent import LatentSpiralExplorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -169,55 +168,7 @@ def test_train_command_writes_loadable_checkpoints(tmp_path, capsys):
     assert set(table) == {"RNN", "Latent ODE"} and "held-out" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------- the explorer
-@pytest.fixture(scope="module")
-def explorer(pretrained, held_out):
-    latent, rnn, _, _ = pretrained
-    return LatentSpiralExplorer(latent, rnn, held_out, n_samples=4)
-
-
-def test_explorer_draws_everything(explorer):
-    n = explorer.n_grid
-    assert explorer.recon.get_xydata().shape == (n, 2) and explorer.extra.get_xydata().shape == (51, 2)
-    assert explorer.artists["points"][0].get_offsets().shape == (30, 2)
-    assert sum(len(line.get_xdata()) > 0 for line in explorer.samples) == 4
-    assert "latent ODE" in explorer.readout.value and math.isfinite(explorer.rmse_latent)
-
-
-@pytest.mark.parametrize("placement", PLACEMENTS)
-@pytest.mark.parametrize("n_observed", [3, 30, 100])
-def test_explorer_controls(explorer, placement, n_observed):
-    explorer.placement.value = placement
-    explorer.n_observed.value = n_observed
-    assert explorer.artists["points"][1].get_offsets().shape == (n_observed, 2)
-    assert f"{n_observed} observed points, {placement}" in explorer.readout.value
-    assert math.isfinite(explorer.rmse_latent) and math.isfinite(explorer.rmse_rnn)
-
-
-def test_explorer_resample_spiral_and_samples(explorer):
-    explorer.placement.value = "random"
-    explorer.n_observed.value = 30
-    before = explorer.artists["points"][0].get_offsets().copy()
-    explorer.resample.click()
-    assert not (explorer.artists["points"][0].get_offsets() == before).all()
-    explorer.spiral.value = 7
-    assert explorer.readout.value.startswith("spiral 7")
-    explorer.n_samples.value = 0
-    assert all(len(line.get_xdata()) == 0 for line in explorer.samples)
-    assert "posterior spread" not in explorer.readout.value
-
-
-def test_explorer_shows_errors_without_raising(explorer, monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("boom")
-    monkeypatch.setattr(explorer.latent, "predict", broken)
-    explorer.spiral.value = 3
-    assert "Could not update" in explorer.readout.value and "boom" in explorer.readout.value
-
-
-def test_explorer_rejects_wrong_models(held_out):
-    with pytest.raises(TypeError, match="LatentODE"):
-        LatentSpiralExplorer(L.RNNBaseline(), L.RNNBaseline(), held_out)
+# ---------------------------------------------------------------- the explorer: tests/test_widgets_latent.py
 
 
 # ---------------------------------------------------------------- what the measurements say (computed sentences)
@@ -280,14 +231,6 @@ def test_describe_training_against_the_floor(final, words):
     text = L.describe_training(L.TrainLog([100.0] * 10 + [final] * 50, seconds=1.0), 0.1)
     for w in words:
         assert w in text, text
-
-
-def test_explorer_readout_compares_spread_with_error(explorer):
-    explorer.n_samples.value = 6
-    explorer.spiral.value = 0
-    assert explorer.spread > 0
-    assert f"posterior spread in the extrapolation {explorer.spread:.3f}" in explorer.readout.value
-    assert f"the latent ODE's error is {explorer.rmse_latent / explorer.spread:.1f}× that" in explorer.readout.value
 
 
 # ---------------------------------------------------------------- exercise checks

@@ -1,146 +1,140 @@
 """Lesson 5's explorer: re-encode one spiral from fewer, or differently placed, observations.
 
-Nothing is retrained: moving a control re-runs the recognition RNN over the chosen points, solves
-the latent ODE from the posterior mean and from a few posterior samples, and rolls the RNN
-baseline forward from the same points.
+Nothing is retrained. For each state (spiral, observed points, draw) :class:`odeteach.latent.predictive.
+SpiralPredictions` runs the recognition RNN over the chosen points, solves the latent ODE once from the
+posterior mean and a batch of posterior samples, and rolls the RNN baseline forward from the same points;
+it keeps the result. The explorer only moves artists: the axes (with limits that hold every spiral), titles
+and legends are drawn once, and each update blits the lines and points that changed.
 """
 
 from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
-import torch
-from ipywidgets import HTML, Button, HBox, IntSlider, Layout, ToggleButtons, VBox
+import numpy as np
+from ipywidgets import HTML, Button, IntSlider, Layout, ToggleButtons
+from matplotlib.collections import LineCollection
 
-from ..data.spirals import PLACEMENTS, Spirals, observe, subsample
-from ..errors import SolverError
-from ..latent import LatentODE, RNNBaseline, sample_spread
-from .base import figure_widget
+from ..data.spirals import PLACEMENTS, Spirals
+from ..latent import LatentODE, RNNBaseline
+from ..latent.predictive import MAX_SAMPLES, SpiralPredictions
+from ..validation import integer
+from .base import EXACT_COLOUR, Explorer, style_axes
 
 __all__ = ["LatentSpiralExplorer"]
 
+# The axes hold every spiral of the data set, with this margin, so that no update changes a limit.
+MARGIN = 1.15
 
-class LatentSpiralExplorer:
+
+class LatentSpiralExplorer(Explorer):
     """Latent ODE (left) against the RNN baseline (right) on one held-out spiral.
 
     Controls: ``spiral`` (which one), ``n_observed`` (how many of the window's points),
-    ``placement`` (uniform / random / bunched), ``n_samples`` (posterior samples drawn) and the
-    ``resample`` button (a new random draw of points and samples). ``readout`` shows each model's
-    extrapolation RMSE against the noise-free spiral, the posterior samples' spread there
-    (:func:`odeteach.latent.sample_spread`; ``spread``) against the latent ODE's error, and the solver's NFE.
+    ``placement`` (uniform / random / bunched), ``n_samples`` (posterior samples shown, the first of
+    :data:`~odeteach.latent.predictive.MAX_SAMPLES` drawn) and the ``resample`` button (a new random
+    draw of points and samples). ``readout`` shows each model's extrapolation RMSE against the
+    noise-free spiral (``rmse_latent``, ``rmse_rnn``), the shown samples' spread there
+    (:func:`odeteach.latent.sample_spread`; ``spread``) against the latent ODE's error, and the NFE of
+    the dopri5 solve of the mean and all samples. ``predictions`` holds every state computed so far.
     """
+
+    controls = ("spiral", "n_observed", "placement", "n_samples", "resample")
 
     def __init__(self, latent: LatentODE, rnn: RNNBaseline, data: Spirals, *, spiral: int = 0, n_observed: int = 30,
                  placement: str = "random", n_samples: int = 5, seed: int = 0):
-        if not isinstance(latent, LatentODE) or not isinstance(rnn, RNNBaseline):
-            raise TypeError("LatentSpiralExplorer needs a LatentODE and an RNNBaseline (see odeteach.latent.load_pretrained).")
-        if not isinstance(data, Spirals) or len(data) == 0:
-            raise TypeError("data must be a non-empty odeteach.data.spirals.Spirals set.")
-        self.latent, self.rnn, self.data = latent.eval(), rnn.eval(), data
+        self.predictions = SpiralPredictions(latent, rnn, data)   # checks the models and the data
+        self.latent, self.rnn, self.data = latent, rnn, data
         self.n_grid = data.t.shape[0]
-        self.t_all = torch.cat([data.t, data.t_extrapolate])
-        self.seed = int(seed)
+        spiral, n_observed, placement = self.predictions.check(spiral, n_observed, placement)
+        n_samples = integer("n_samples", n_samples, minimum=0, maximum=MAX_SAMPLES)
+        self.seed = integer("seed", seed)
 
         self.spiral = IntSlider(value=spiral, min=0, max=len(data) - 1, description="spiral")
-        self.n_observed = IntSlider(value=n_observed, min=3, max=self.n_grid, description="observed",
+        self.n_observed = IntSlider(value=n_observed, min=min(3, self.n_grid), max=self.n_grid, description="observed",
                                     continuous_update=False)
-        self.placement = ToggleButtons(options=PLACEMENTS, value=placement, description="placement")
-        self.n_samples = IntSlider(value=n_samples, min=0, max=20, description="samples", continuous_update=False)
+        self.placement = ToggleButtons(options=PLACEMENTS, value=placement, description="placement",
+                                       style={"button_width": "72px"})
+        self.n_samples = IntSlider(value=n_samples, min=0, max=MAX_SAMPLES, description="samples",
+                                   continuous_update=False)
         self.resample = Button(description="resample", tooltip="a new random draw of points and posterior samples")
-        self.readout = HTML()
+        self.resample.on_click(self._resample)
+        self.readout = HTML(layout=Layout(width="100%"))
 
-        with plt.ioff():
-            self.fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(9.5, 4.6), sharex=True, sharey=True)
+        self.fig, (ax_l, ax_r) = self._figure(1, 2, (6.6, 3.3), sharex=True, sharey=True)
         self.axes = (ax_l, ax_r)
-        self.artists = {}
+        self._draw_axes(data)
+        self._animate(*self.artists["true"], *self.artists["true_ext"], self.samples, self.recon, self.extra,
+                      self.rnn_recon, self.rnn_extra, *self.artists["points"])
+        self._finish([self.readout])
+
+    def _draw_axes(self, data: Spirals):
+        """Titles, fixed limits that hold every spiral, legends; the empty artists that updates fill."""
+        ax_l, ax_r = self.axes
+        self.artists = {"true": [], "true_ext": [], "points": []}
         for ax, name in ((ax_l, "latent ODE"), (ax_r, "RNN baseline")):
-            ax.set_title(name)
+            ax.set_title(name, fontsize=10)
             ax.set_aspect("equal")
-            ax.plot([], [], color="0.75", lw=1, label="true spiral (observed window)")[0]
-            self.artists.setdefault("true", []).append(ax.lines[-1])
-            self.artists.setdefault("true_ext", []).append(ax.plot([], [], color="0.45", lw=1.2, ls="--", label="true extrapolation")[0])
-            self.artists.setdefault("points", []).append(ax.scatter([], [], s=14, color="k", zorder=5, label="observed"))
-        self.samples = [ax_l.plot([], [], color="tab:blue", lw=0.6, alpha=0.35)[0] for _ in range(self.n_samples.max)]
+            self.artists["true"].append(ax.plot([], [], color="0.75", lw=1, label="true spiral (observed window)")[0])
+            self.artists["true_ext"].append(ax.plot([], [], color=EXACT_COLOUR, lw=1.2, ls="--",
+                                                    label="true extrapolation")[0])
+            self.artists["points"].append(ax.plot([], [], "o", ms=3.5, color="k", zorder=5, label="observed")[0])
+        self.samples = LineCollection([], colors="tab:blue", linewidths=0.6, alpha=0.35)
+        ax_l.add_collection(self.samples)
         self.recon, = ax_l.plot([], [], color="tab:blue", lw=2, label="reconstruction")
         self.extra, = ax_l.plot([], [], color="tab:red", lw=2, label="extrapolation")
         self.rnn_recon, = ax_r.plot([], [], color="tab:green", lw=1.5, label="one-step predictions")
         self.rnn_extra, = ax_r.plot([], [], color="tab:red", lw=2, label="extrapolation")
-        self.message = ax_l.text(0.02, 0.02, "", transform=ax_l.transAxes, fontsize=8, color="tab:red")
-        ax_l.legend(loc="upper left", fontsize=7, framealpha=0.8)
-        ax_r.legend(loc="upper left", fontsize=7, framealpha=0.8)
+        clean = np.concatenate([data.clean.numpy().reshape(-1, 2), data.clean_extrapolate.numpy().reshape(-1, 2)])
+        lim = float(max(np.abs(clean).max(), 1.0)) * MARGIN
+        ax_l.set_xlim(-lim, lim)
+        ax_l.set_ylim(-lim, lim)
+        for ax in self.axes:
+            ax.legend(loc="upper left", fontsize=7, framealpha=0.8)
+            style_axes(ax)
         self.fig.tight_layout()
 
-        view = figure_widget(self.fig)  # ipympl's canvas (no title bar), or the figure in an Output
-        self._view = view
-        self.widget = VBox([HBox([self.spiral, self.n_observed]), HBox([self.placement]),
-                            HBox([self.n_samples, self.resample]), self.readout, view],
-                           layout=Layout(width="100%"))
-
-        for control in (self.spiral, self.n_observed, self.placement, self.n_samples):
-            control.observe(self._update, names="value")
-        self.resample.on_click(self._resample)
-        self._update()
-
-    # ------------------------------------------------------------------
     def _resample(self, _button=None):
         self.seed += 1
-        self._update()
+        self.update()
 
-    def _update(self, change=None):
+    def _clear(self):
+        """Empty every changing artist and the readout (after a failed update: no stale picture)."""
+        for line in (*self.artists["true"], *self.artists["true_ext"], *self.artists["points"], self.recon, self.extra,
+                     self.rnn_recon, self.rnn_extra):
+            line.set_data([], [])
+        self.samples.set_segments([])
+        self.readout.value = ""
+        self.rmse_latent = self.rmse_rnn = self.spread = math.nan
+
+    def _update(self):
         try:
-            self._redraw()
-        except (SolverError, ValueError, RuntimeError) as exc:  # never a traceback in the widget
-            self.readout.value = f"<b style='color:#b00'>Could not update: {exc}</b>"
-            self.message.set_text("update failed: see the message above")
-            self.fig.canvas.draw_idle()
+            p = self.predictions.get(self.spiral.value, self.n_observed.value, self.placement.value, self.seed)
+        except Exception:
+            self._clear()
+            raise
+        k, n = int(self.n_samples.value), p.n_window
+        for i in range(2):
+            self.artists["true"][i].set_data(p.clean[:, 0], p.clean[:, 1])
+            self.artists["true_ext"][i].set_data(np.r_[p.clean[-1:, 0], p.clean_extrapolate[:, 0]],
+                                                 np.r_[p.clean[-1:, 1], p.clean_extrapolate[:, 1]])
+            self.artists["points"][i].set_data(p.points[:, 0], p.points[:, 1])
+        self.recon.set_data(p.mean_path[:n, 0], p.mean_path[:n, 1])
+        self.extra.set_data(p.mean_path[n - 1:, 0], p.mean_path[n - 1:, 1])
+        self.samples.set_segments(list(p.sample_paths[:k]))
+        self.rnn_recon.set_data(p.rnn_steps[:, 0], p.rnn_steps[:, 1])
+        self.rnn_extra.set_data(np.r_[p.points[-1:, 0], p.rnn_extrapolation[:, 0]],
+                                np.r_[p.points[-1:, 1], p.rnn_extrapolation[:, 1]])
+        self.rmse_latent, self.rmse_rnn, self.spread = p.rmse_latent, p.rmse_rnn, p.spread(k)
+        self.readout.value = self._readout(p, k)
 
-    def _redraw(self):
-        one = self.data[int(self.spiral.value)]
-        gen = torch.Generator().manual_seed(self.seed)
-        idx = subsample(self.n_grid, int(self.n_observed.value), self.placement.value, generator=gen)
-        times, x = observe(one, idx)
-        k = int(self.n_samples.value)
-        with torch.no_grad():
-            mean_path, sample_paths = self.latent.predict(times, x, self.t_all, n_samples=k, generator=gen)
-            rnn_ext = self.rnn.extrapolate(times, x, self.data.t_extrapolate)
-            rnn_steps = self.rnn.teacher_forced(times, x) if x.shape[1] > 1 else x[:, :0]
-        path = mean_path[0]
-        if not torch.isfinite(path).all() or not torch.isfinite(rnn_ext).all():
-            raise ValueError("a model produced non-finite values for these observations")
-
-        clean = torch.cat([one.clean[0], one.clean_extrapolate[0]])
-        n = self.n_grid
-        for ax_i in range(2):
-            self.artists["true"][ax_i].set_data(one.clean[0, :, 0], one.clean[0, :, 1])
-            self.artists["true_ext"][ax_i].set_data(clean[n - 1:, 0], clean[n - 1:, 1])
-            self.artists["points"][ax_i].set_offsets(x[0].numpy())
-        self.recon.set_data(path[:n, 0], path[:n, 1])
-        self.extra.set_data(path[n - 1:, 0], path[n - 1:, 1])
-        for j, line in enumerate(self.samples):
-            if j < k:
-                line.set_data(sample_paths[j, 0, :, 0], sample_paths[j, 0, :, 1])
-            else:
-                line.set_data([], [])
-        self.rnn_recon.set_data(rnn_steps[0, :, 0], rnn_steps[0, :, 1])
-        ext = torch.cat([x[0, -1:], rnn_ext[0]])
-        self.rnn_extra.set_data(ext[:, 0], ext[:, 1])
-
-        target = one.clean_extrapolate[0]
-        self.rmse_latent = float(((path[n:] - target) ** 2).mean().sqrt())
-        self.rmse_rnn = float(((rnn_ext[0] - target) ** 2).mean().sqrt())
-        spread = sample_spread(sample_paths[:, 0, n:]) if k > 1 else math.nan
-        lim = float(max(clean.abs().max(), 1.0)) * 1.15
-        self.axes[0].set_xlim(-lim, lim)
-        self.axes[0].set_ylim(-lim, lim)
-        self.message.set_text("")
+    def _readout(self, p, k: int) -> str:
         spread_txt = ""
         if k > 1:  # an honest posterior's spread is about the size of its error
-            ratio = f"{self.rmse_latent / spread:.1f}×" if spread > 0 else "∞×"
-            spread_txt = f" · posterior spread in the extrapolation {spread:.3f} (the latent ODE's error is {ratio} that)"
-        self.spread = spread
-        self.readout.value = (f"spiral {self.spiral.value} ({'clockwise' if bool(one.clockwise[0]) else 'counter-clockwise'}), "
-                              f"{x.shape[1]} observed points, {self.placement.value} · extrapolation RMSE vs the true spiral: "
-                              f"<b>latent ODE {self.rmse_latent:.3f}</b>, <b>RNN {self.rmse_rnn:.3f}</b>{spread_txt}"
-                              f" · ODE solve: NFE {self.latent.last_nfe}")
-        self.fig.canvas.draw_idle()
+            ratio = f"{self.rmse_latent / self.spread:.1f}×" if self.spread > 0 else "∞×"
+            spread_txt = (f" · posterior spread in the extrapolation {self.spread:.3f} "
+                          f"(the latent ODE's error is {ratio} that)")
+        return (f"spiral {p.spiral} ({'clockwise' if p.clockwise else 'counter-clockwise'}), "
+                f"{p.n_observed} observed points, {self.placement.value} · extrapolation RMSE vs the true spiral: "
+                f"<b>latent ODE {p.rmse_latent:.3f}</b>, <b>RNN {p.rmse_rnn:.3f}</b>{spread_txt}"
+                f" · ODE solve: NFE {p.nfe} ({self.predictions.solver_description()})")
