@@ -85,24 +85,30 @@ def _positions(theta: torch.Tensor, clockwise: torch.Tensor) -> torch.Tensor:
 
 
 def make_spirals(n: int = 1000, *, n_grid: int = 100, n_extrapolate: int = 50, t_observed: float = 2.0,
-                 noise_std: float = 0.1, seed: int = 0, dtype=torch.float32) -> Spirals:
+                 noise_std: float = 0.1, seed: int = 0, theta0_range: tuple[float, float] = (THETA0_LOW, THETA0_HIGH),
+                 dtype=torch.float32) -> Spirals:
     """``n`` noisy spirals, half clockwise (the odd-numbered ones, in shuffled order).
 
     ``n_grid`` times evenly span ``[0, t_observed]``; ``n_extrapolate`` more follow at the same
     spacing. ``noise_std`` is the standard deviation of the Gaussian noise on each coordinate.
+    Each spiral starts at an angle θ₀ drawn uniformly from ``theta0_range`` (radians).
     The same ``seed`` gives the same spirals.
     """
     n, n_grid = integer("n", n, minimum=1), integer("n_grid", n_grid, minimum=2)
     n_extrapolate = integer("n_extrapolate", n_extrapolate, minimum=0)
     t_observed = positive_number("t_observed", t_observed)
     noise_std = positive_number("noise_std", noise_std, allow_zero=True)
+    low, high = (positive_number("theta0_range[0]", theta0_range[0], allow_zero=True),
+                 positive_number("theta0_range[1]", theta0_range[1], allow_zero=True))
+    if not low <= high:
+        raise ValueError(f"theta0_range must be (low, high) with low <= high; got {tuple(theta0_range)}.")
     gen = torch.Generator().manual_seed(int(seed))
     dt = t_observed / (n_grid - 1)
     t_all = torch.arange(n_grid + n_extrapolate, dtype=torch.float64) * dt
     clockwise = torch.zeros(n, dtype=torch.bool)
     clockwise[1::2] = True  # exactly half (rounded down) turn clockwise ...
     clockwise = clockwise[torch.randperm(n, generator=gen)]  # ... in random order
-    theta0 = THETA0_LOW + (THETA0_HIGH - THETA0_LOW) * torch.rand(n, generator=gen, dtype=torch.float64)
+    theta0 = low + (high - low) * torch.rand(n, generator=gen, dtype=torch.float64)
     clean = _positions(theta0[:, None] + OMEGA * t_all[None, :], clockwise)
     noisy = clean + noise_std * torch.randn(clean.shape, generator=gen, dtype=torch.float64)
     cast = lambda a: a.to(dtype)  # noqa: E731

@@ -24,20 +24,21 @@ dynamics and :class:`CNF`), :mod:`.evaluation` (densities on a grid, the cost of
 :mod:`.training` (:func:`train_cnf`, on :func:`odeteach.training.fit`) and :mod:`.checkpoints`.
 """
 
-from .checkpoints import (CHECKPOINT_DIR, CHECKPOINT_ITERATIONS, load_checkpoint, pretrained, save_checkpoint,
+from .checkpoints import (CHECKPOINT_DIR, CHECKPOINT_ITERATIONS, QUICK, load_checkpoint, pretrained, save_checkpoint,
                           train_checkpoints)
 from .cnf import (CNF, ESTIMATORS, NOISES, CNFDynamics, FlowResult, base_log_prob, check_estimator, check_points,
                   draw_noise, exact_trace, hutchinson_trace)
-from .evaluation import (FitReport, fit_report, gaussian_fit_nll, grid_mass, grid_points, log_prob_frames,
-                         log_prob_grid, trace_cost)
+from .evaluation import (GAP_TARGETS, N_TEST, TEST_SEED, FitReport, fit_report, gaussian_fit_nll, grid_mass,
+                         grid_points, log_prob_frames, log_prob_grid, nll_table, test_points, trace_cost)
 from .field import ConcatTimeMLP
-from .training import TrainResult, train_cnf
+from .training import TrainResult, train_cnf, training_seed
 
 __all__ = [
     "ESTIMATORS", "NOISES", "ConcatTimeMLP", "CNF", "CNFDynamics", "FlowResult", "base_log_prob", "exact_trace",
     "hutchinson_trace", "draw_noise", "check_points", "check_estimator",
     "grid_points", "log_prob_frames", "log_prob_grid", "grid_mass", "trace_cost", "gaussian_fit_nll", "FitReport",
-    "fit_report",
-    "train_cnf", "TrainResult",
+    "fit_report", "TEST_SEED", "N_TEST", "GAP_TARGETS", "test_points", "nll_table",
+    "train_cnf", "TrainResult", "training_seed",
     "save_checkpoint", "load_checkpoint", "pretrained", "train_checkpoints", "CHECKPOINT_DIR", "CHECKPOINT_ITERATIONS",
+    "QUICK",
 ]

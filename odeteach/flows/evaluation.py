@@ -14,14 +14,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data.densities import BOX, log_density, sample as sample_density
+from ..data.densities import BOX, DENSITIES, entropy, log_density, sample as sample_density
 from ..integrate import solve
 from ..validation import integer, positive_number
 from .cnf import ESTIMATORS, CNF, CNFDynamics, base_log_prob, check_points, exact_trace, hutchinson_trace
 from .field import ConcatTimeMLP
 
 __all__ = ["grid_points", "log_prob_frames", "log_prob_grid", "grid_mass", "trace_cost", "gaussian_fit_nll",
-           "FitReport", "fit_report"]
+           "FitReport", "fit_report", "TEST_SEED", "N_TEST", "GAP_TARGETS", "test_points", "nll_table"]
+
+# The test points every score uses: N_TEST fresh points per density from TEST_SEED, a seed beyond every shipped
+# run's batch seeds (odeteach.flows.training.training_seed; checked in tests/test_flow_scores.py).
+TEST_SEED = 12345
+N_TEST = 5000
+# How close to the data's entropy each shipped CNF's test NLL should come (issue 12's targets), in nats.
+GAP_TARGETS = {"two_moons": 0.05, "rings": 0.10, "checkerboard": 0.15}
+
+
+def test_points(name: str, n: int = N_TEST) -> torch.Tensor:
+    """The held-out test sample of the density ``name``: ``n`` points from :data:`TEST_SEED`."""
+    return sample_density(name, integer("n", n, minimum=1), seed=TEST_SEED)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,7 +174,7 @@ class FitReport:
         return self.model_nll - self.data_entropy
 
 
-def fit_report(cnf: CNF, name: str, *, n: int = 500, seed: int = 2024) -> FitReport:
+def fit_report(cnf: CNF, name: str, *, n: int = 500, seed: int = TEST_SEED) -> FitReport:
     """Score ``cnf`` on ``n`` fresh points of the density ``name`` (drawn from ``seed``), in the CNF's dtype."""
     if not isinstance(cnf, CNF):
         raise TypeError(f"cnf must be an odeteach.flows.CNF (e.g. pretrained('rings')); got {type(cnf).__name__}.")
@@ -171,3 +183,32 @@ def fit_report(cnf: CNF, name: str, *, n: int = 500, seed: int = 2024) -> FitRep
         log_p, nfe = cnf.log_prob(test.to(device=cnf.device, dtype=cnf.dtype), return_nfe=True)
     return FitReport(name, n, -float(log_p.double().mean()), nfe, gaussian_fit_nll(test),
                      -float(log_density(name, test).mean()))
+
+
+def nll_table(cnfs: dict, *, n: int = N_TEST, entropy_points: int = 200_000) -> dict:
+    """Each CNF's test NLL against its data's entropy: ``{name: {"test_nll", "entropy", "entropy_se", "gap",
+    "paired_gap", "paired_gap_se", "target", "nfe"}}``, in nats.
+
+    ``cnfs`` maps density names to CNFs. ``test_nll`` is the mean −log p_model over :func:`test_points`;
+    ``entropy`` is :func:`odeteach.data.densities.entropy` (a Monte Carlo mean over ``entropy_points`` other
+    points, with its standard error); ``gap = test_nll − entropy``, judged against :data:`GAP_TARGETS`.
+    ``paired_gap`` is the mean of log p_data − log p_model over the same test points, an estimate of
+    KL(p_data ‖ p_model) with a smaller standard error than ``gap``'s.
+    """
+    table = {}
+    for name, cnf in cnfs.items():
+        if name not in DENSITIES:
+            raise ValueError(f"Unknown density {name!r}. Valid names: {', '.join(DENSITIES)}.")
+        if not isinstance(cnf, CNF):
+            raise TypeError(f"cnfs[{name!r}] must be an odeteach.flows.CNF; got {type(cnf).__name__}.")
+        test = test_points(name, n)
+        with torch.no_grad():
+            log_p, nfe = cnf.log_prob(test.to(device=cnf.device, dtype=cnf.dtype), return_nfe=True)
+        log_p = log_p.double().cpu()
+        paired = log_density(name, test) - log_p
+        h, h_se = entropy(name, entropy_points)
+        test_nll = -float(log_p.mean())
+        table[name] = {"test_nll": test_nll, "entropy": h, "entropy_se": h_se, "gap": test_nll - h,
+                       "paired_gap": float(paired.mean()), "paired_gap_se": float(paired.std() / math.sqrt(len(paired))),
+                       "target": GAP_TARGETS[name], "nfe": int(nfe)}
+    return table

@@ -11,7 +11,7 @@ from ..training import TrainLog, fit, seed_everything
 from ..validation import integer, positive_number
 from .cnf import CNF, check_estimator, check_points
 
-__all__ = ["TrainResult", "train_cnf"]
+__all__ = ["TrainResult", "train_cnf", "training_seed"]
 
 # The learning rate decays (cosine) from lr to lr / 20 over the run.
 FINAL_LR_FRACTION = 0.05
@@ -38,13 +38,21 @@ class TrainResult:
         return self.log.seconds
 
 
+def training_seed(seed: int, i: int) -> int:
+    """The sample seed of iteration ``i``'s batch in a run seeded by ``seed``. A run of seed 0 draws seeds 0, 1, …,
+    iterations − 1: test samples must use seeds beyond every run's length (``tests/test_flow_scores.py`` checks
+    the shipped runs against :data:`odeteach.flows.evaluation.TEST_SEED` and lesson 6's seed)."""
+    return seed * 100_003 + i
+
+
 def _batch_source(data, batch: int, seed: int):
-    """``draw(i)``, the batch of iteration ``i``: a fresh sample of the named density (seeded by ``seed`` and
-    ``i``), or ``batch`` random rows of the ``(N, 2)`` tensor ``data`` (a generator of its own, seeded by ``seed``)."""
+    """``draw(i)``, the batch of iteration ``i``: a fresh sample of the named density (seeded by
+    :func:`training_seed`), or ``batch`` random rows of the ``(N, 2)`` tensor ``data`` (a generator of its own,
+    seeded by ``seed``)."""
     if isinstance(data, str):
         if data not in DENSITIES:
             raise ValueError(f"Unknown density {data!r}. Valid names: {', '.join(DENSITIES)}.")
-        return lambda i: sample_density(data, batch, seed=seed * 100_003 + i)
+        return lambda i: sample_density(data, batch, seed=training_seed(seed, i))
     data = check_points(data, 2, "data")
     rows = torch.Generator().manual_seed(seed)
     return lambda i: data[torch.randint(0, data.shape[0], (batch,), generator=rows)]

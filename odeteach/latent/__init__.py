@@ -21,14 +21,18 @@ Read it in this order:
 
 from ..training import TrainLog
 from .baseline import RNNBaseline
-from .checkpoints import (CHECKPOINT_DIR, DATA_SEED, LATENT_CHECKPOINT, LATENT_ITERATIONS, N_SPIRALS, N_TRAIN,
-                          RNN_CHECKPOINT, RNN_ITERATIONS, load_model, load_pretrained, spiral_data, train_checkpoints)
-from .evaluation import (CALIBRATION_FACTOR, PAPER_TABLE2, TIE_TOLERANCE, describe_posterior, describe_table,
-                         describe_training, extrapolation_rmse, join_counts, noise_floor, posterior_check, rmse_table,
-                         sample_spread, trend)
+from .checkpoints import (CHECKPOINT_DIR, DATA_SEED, LATENT_CHECKPOINT, LATENT_ITERATIONS, N_SPIRALS, N_TRAIN, QUICK,
+                          RNN_CHECKPOINT, RNN_ITERATIONS, TRAIN_SEED, TRAIN_THETA0, load_model, load_pretrained,
+                          spiral_data, train_checkpoints)
+from .evaluation import (CALIBRATION_FACTOR, COVERAGE_TARGET, PAPER_TABLE2, TIE_TOLERANCE, describe_posterior,
+                         describe_table, describe_training, extrapolation_rmse, join_counts, noise_floor,
+                         placement_table, posterior_check, predictive_coverage, rmse_table, sample_spread,
+                         spirals_report, trend, PARTS, FAN_SETTINGS, posterior_fan, describe_fan,
+                         describe_coverage, compare_at, describe_placements)
 from .model import (SOLVER, Decoder, LatentDynamics, LatentODE, RecognitionRNN, backward_inputs,
                     gaussian_log_likelihood, kl_standard_normal, reparameterize)
-from .training import FINAL_LR_FRACTION, latent_ode_loss, rnn_loss, spiral_batches, train_latent_ode, train_rnn
+from .training import (FINAL_LR_FRACTION, ROLLOUT_HORIZON, latent_ode_loss, rnn_loss, rnn_rollout_loss, spiral_batches,
+                       train_latent_ode, train_rnn)
 
 __all__ = [
     # model
@@ -38,11 +42,13 @@ __all__ = [
     "RNNBaseline",
     # training
     "TrainLog", "FINAL_LR_FRACTION", "train_latent_ode", "train_rnn", "spiral_batches", "latent_ode_loss", "rnn_loss",
+    "rnn_rollout_loss", "ROLLOUT_HORIZON",
     # evaluation
     "PAPER_TABLE2", "TIE_TOLERANCE", "CALIBRATION_FACTOR", "extrapolation_rmse", "rmse_table", "sample_spread",
     "posterior_check", "describe_posterior", "trend", "join_counts", "describe_table", "noise_floor",
-    "describe_training",
+    "describe_training", "predictive_coverage", "placement_table", "COVERAGE_TARGET", "spirals_report",
+    "PARTS", "FAN_SETTINGS", "posterior_fan", "describe_fan", "describe_coverage", "compare_at", "describe_placements",
     # checkpoints
-    "CHECKPOINT_DIR", "LATENT_CHECKPOINT", "RNN_CHECKPOINT", "DATA_SEED", "N_SPIRALS", "N_TRAIN",
-    "LATENT_ITERATIONS", "RNN_ITERATIONS", "spiral_data", "load_model", "load_pretrained", "train_checkpoints",
+    "CHECKPOINT_DIR", "LATENT_CHECKPOINT", "RNN_CHECKPOINT", "DATA_SEED", "TRAIN_SEED", "N_SPIRALS", "N_TRAIN",
+    "TRAIN_THETA0", "QUICK", "LATENT_ITERATIONS", "RNN_ITERATIONS", "spiral_data", "load_model", "load_pretrained", "train_checkpoints",
 ]

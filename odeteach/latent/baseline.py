@@ -21,7 +21,7 @@ class RNNBaseline(nn.Module):
         self.rnn = nn.GRU(obs_dim + 1, hidden, batch_first=True)
         self.out = nn.Linear(hidden, obs_dim)
 
-    def _read(self, times, x, h=None):
+    def read(self, times, x, h=None):
         """Read x_t1 .. x_t(n−1), each with the gap to the next time: predictions (B, n−1, d) and the state."""
         inputs = torch.cat([x[:, :-1], torch.diff(times, dim=1)[..., None]], dim=-1)
         states, h = self.rnn(inputs, h)
@@ -29,9 +29,9 @@ class RNNBaseline(nn.Module):
 
     def teacher_forced(self, times, x):
         """Predictions of x_t2 .. x_tn, each from the true points before it: (B, n − 1, d)."""
-        return self._read(times, x)[0]
+        return self.read(times, x)[0]
 
-    def _step(self, x, dt, h):
+    def step(self, x, dt, h):
         """One step from the point x (B, d) across the gap dt (B,): the predicted next point and the state."""
         state, h = self.rnn(torch.cat([x, dt[:, None]], dim=-1)[:, None], h)
         return x + self.out(state[:, 0]), h
@@ -39,10 +39,19 @@ class RNNBaseline(nn.Module):
     @torch.no_grad()
     def extrapolate(self, times, x, t_future):
         """Read the observations, then roll out autoregressively to the times ``t_future`` (m,): (B, m, d)."""
-        h = self._read(times, x)[1] if x.shape[1] > 1 else None
-        current, t_now, preds = x[:, -1], times[:, -1], []
+        return self.read_and_extrapolate(times, x, t_future)[1]
+
+    @torch.no_grad()
+    def read_and_extrapolate(self, times, x, t_future):
+        """:meth:`teacher_forced` and :meth:`extrapolate` from one reading of the observations:
+        ``(one-step predictions (B, n − 1, d), roll-out (B, m, d))``."""
+        steps, h = self.read(times, x) if x.shape[1] > 1 else (x[:, :0], None)
+        return steps, self._roll_out(x[:, -1], times[:, -1], h, t_future)
+
+    def _roll_out(self, current, t_now, h, t_future):
+        preds = []
         for t_next in t_future:
-            current, h = self._step(current, t_next - t_now, h)
+            current, h = self.step(current, t_next - t_now, h)
             t_now = t_next.expand_as(t_now)
             preds.append(current)
         return torch.stack(preds, dim=1)

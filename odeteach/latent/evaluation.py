@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..data.spirals import OBSERVED_COUNTS, Spirals, observe, subsample
+from ..data.spirals import OBSERVED_COUNTS, PLACEMENTS, Spirals, observe, subsample
 from ..training import TrainLog
 from ..validation import integer
 from .baseline import RNNBaseline
@@ -20,7 +20,9 @@ from .model import LatentODE
 
 __all__ = ["PAPER_TABLE2", "TIE_TOLERANCE", "CALIBRATION_FACTOR", "extrapolation_rmse", "rmse_table",
            "sample_spread", "posterior_check", "describe_posterior", "trend", "join_counts", "describe_table",
-           "noise_floor", "describe_training"]
+           "noise_floor", "describe_training", "predictive_coverage", "placement_table", "COVERAGE_TARGET",
+           "spirals_report", "PARTS", "FAN_SETTINGS", "posterior_fan", "describe_fan", "describe_coverage",
+           "compare_at", "describe_placements"]
 
 # The paper's Table 2 (predictive RMSE on the extrapolated spirals), for comparison only.
 PAPER_TABLE2 = {"RNN": {30: 0.3937, 50: 0.3202, 100: 0.1813},
@@ -64,6 +66,59 @@ def rmse_table(latent: LatentODE, rnn: RNNBaseline, data: Spirals, counts=OBSERV
             for name, m in (("RNN", rnn), ("Latent ODE", latent))}
 
 
+def placement_table(latent: LatentODE, rnn: RNNBaseline, data: Spirals, counts=OBSERVED_COUNTS,
+                    placements=PLACEMENTS, **kwargs) -> dict:
+    """Irregular sampling: ``{placement: rmse_table(...)}`` for uniform, random and bunched observations."""
+    return {p: rmse_table(latent, rnn, data, counts, placement=p, **kwargs) for p in placements}
+
+
+# The 90% posterior predictive band should cover between 80% and 97% of the held-out points (issue 12).
+COVERAGE_TARGET = (0.80, 0.97)
+
+
+@torch.no_grad()
+def predictive_coverage(model: LatentODE, data: Spirals, counts=OBSERVED_COUNTS, *, level: float = 0.9,
+                        n_samples: int = 100, placement: str = "random", seed: int = 1) -> dict:
+    """How often the held-out extrapolation falls inside the posterior predictive band.
+
+    For each count, each spiral is observed as in :func:`extrapolation_rmse` (same ``seed``, same points).
+    ``n_samples`` draws z_t0 ~ q(z_t0 | x) are decoded over the extrapolation window, and each gets the
+    likelihood's noise N(0, σ²) added: samples of the posterior predictive p(x | observations). The band
+    is their central ``level`` interval, coordinate by coordinate. Returns ``{"coverage": …, "by_count":
+    {n: …}}``: the fraction of the held-out noisy coordinates inside the band, pooled and per count. A
+    calibrated model covers about ``level``; an overconfident one much less.
+    """
+    if not isinstance(model, LatentODE):
+        raise TypeError(f"model must be a LatentODE; got {type(model).__name__}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1; got {level}.")
+    n_samples = integer("n_samples", n_samples, minimum=10)
+    n_grid, t_all = data.t.shape[0], torch.cat([data.t, data.t_extrapolate])
+    by_count = {}
+    for n in counts:
+        gen = torch.Generator().manual_seed(seed)
+        idx = subsample(n_grid, n, placement, generator=gen, batch=len(data))
+        times, x = observe(data, idx)
+        _, samples = model.predict(times, x, t_all, n_samples=n_samples, generator=gen)
+        future = samples[:, :, n_grid:]
+        predictive = future + model.obs_std * torch.randn(future.shape, generator=gen, dtype=future.dtype)
+        low, high = torch.quantile(predictive, torch.tensor([(1 - level) / 2, (1 + level) / 2]), dim=0)
+        by_count[n] = float(((data.x_extrapolate >= low) & (data.x_extrapolate <= high)).float().mean())
+    return {"coverage": sum(by_count.values()) / len(by_count), "by_count": by_count}
+
+
+def spirals_report(latent: LatentODE, rnn: RNNBaseline, data: Spirals) -> dict:
+    """Everything ``python -m odeteach.evaluate spirals`` prints, as plain numbers: Table 2 (random placement),
+    the 90% band's coverage, and the irregular-sampling table."""
+    table = rmse_table(latent, rnn, data)
+    coverage = predictive_coverage(latent, data)
+    return {**{name: {str(n): v for n, v in row.items()} for name, row in table.items()},
+            "coverage90": coverage["coverage"],
+            "coverage90_by_count": {str(n): v for n, v in coverage["by_count"].items()},
+            "irregular_sampling": {p: {name: {str(n): v for n, v in row.items()} for name, row in t.items()}
+                                   for p, t in placement_table(latent, rnn, data).items()}}
+
+
 # --------------------------------------------------------------------------------------------
 # What the measurements say: the lesson's sentences about them are chosen here, from the numbers
 
@@ -71,6 +126,10 @@ def rmse_table(latent: LatentODE, rnn: RNNBaseline, data: Spirals, counts=OBSERV
 TIE_TOLERANCE = 0.02
 # The posterior counts as calibrated when error / spread is within this factor of 1.
 CALIBRATION_FACTOR = 2.0
+# The parts of the extrapolation window posterior_check can score.
+PARTS = ("all", "near", "far")
+# Where the posterior should fan out: few or bunched observations against many (posterior_fan).
+FAN_SETTINGS = ((5, "bunched"), (5, "uniform"), (10, "random"), (30, "random"), (100, "uniform"))
 
 
 def sample_spread(samples: torch.Tensor) -> float:
@@ -83,7 +142,7 @@ def sample_spread(samples: torch.Tensor) -> float:
 
 @torch.no_grad()
 def posterior_check(model: LatentODE, data: Spirals, n_observed: int = 30, *, n_samples: int = 10,
-                    placement: str = "random", seed: int = 1) -> dict:
+                    placement: str = "random", seed: int = 1, part: str = "all") -> dict:
     """Is the posterior as uncertain as it is wrong? Measured in the extrapolation window over all of ``data``.
 
     Each spiral is observed at ``n_observed`` points (drawn with ``seed``, as in
@@ -91,15 +150,20 @@ def posterior_check(model: LatentODE, data: Spirals, n_observed: int = 30, *, n_
     ``{"spread", "rmse", "ratio"}``: the samples' spread (:func:`sample_spread`), the RMSE of the
     posterior-mean trajectory against the noise-free spiral, and rmse / spread. If the truth were
     like one more posterior sample, the ratio would be about 1; far above 1, the posterior is overconfident.
+    ``part``: the whole extrapolation window (``"all"``), its first third (``"near"``) or its last third (``"far"``).
     """
     n_samples = integer("n_samples (a spread needs two samples)", n_samples, minimum=2)
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}; got {part!r}.")
     gen = torch.Generator().manual_seed(seed)
     idx = subsample(data.t.shape[0], n_observed, placement, generator=gen, batch=len(data))
     times, x = observe(data, idx)
     n = data.t.shape[0]
     path, samples = model.predict(times, x, torch.cat([data.t, data.t_extrapolate]), n_samples=n_samples, generator=gen)
-    spread = sample_spread(samples[:, :, n:])
-    rmse = float(((path[:, n:] - data.clean_extrapolate) ** 2).mean().sqrt())
+    m = data.t_extrapolate.shape[0]
+    window = {"all": slice(0, m), "near": slice(0, m // 3), "far": slice(m - m // 3, m)}[part]
+    spread = sample_spread(samples[:, :, n:][:, :, window])
+    rmse = float(((path[:, n:][:, window] - data.clean_extrapolate[:, window]) ** 2).mean().sqrt())
     return {"spread": spread, "rmse": rmse, "ratio": rmse / spread if spread > 0 else math.inf}
 
 
@@ -172,3 +236,57 @@ def describe_training(log: TrainLog, obs_std: float, obs_dim: int = 2, last: int
              f"{final - floor:.2f} above the noise floor: it is not trained down to the noise")
     return (f"its −ELBO per observed point ended at {final:.2f} (mean of the last {last} iterations); a decoder "
             f"exact on every noise-free point would score {floor:.2f} (σ = {obs_std:g}), so training ended {where}")
+
+
+def posterior_fan(model: LatentODE, data: Spirals, settings=FAN_SETTINGS, *, n_samples: int = 10, seed: int = 1) -> list:
+    """:func:`posterior_check` for each ``(n_observed, placement)`` of ``settings``, and for the near and far
+    thirds of the extrapolation window at 30 random points: rows ``{"setting", "spread", "rmse", "ratio"}``."""
+    rows = [{"setting": f"{n} {placement}", **posterior_check(model, data, n, n_samples=n_samples,
+                                                              placement=placement, seed=seed)}
+            for n, placement in settings]
+    rows += [{"setting": f"30 random, {part} third", **posterior_check(model, data, 30, n_samples=n_samples,
+                                                                      seed=seed, part=part)}
+             for part in ("near", "far")]
+    return rows
+
+
+def describe_fan(rows: list) -> str:
+    """The sentence the lesson prints about :func:`posterior_fan`: does the spread grow as much as the error?"""
+    settings = [r for r in rows if "third" not in r["setting"]]
+    hard, easy = max(settings, key=lambda r: r["rmse"]), min(settings, key=lambda r: r["rmse"])
+    error_growth, spread_growth = hard["rmse"] / easy["rmse"], hard["spread"] / easy["spread"]
+    verdict = ("the posterior fans out about as much as its error grows" if spread_growth >= error_growth / CALIBRATION_FACTOR
+               else "the posterior fans out far less than its error grows: it is most overconfident where it knows least")
+    return (f"from {easy['setting']} to {hard['setting']} points the error grows {error_growth:.1f}× "
+            f"({easy['rmse']:.3f} → {hard['rmse']:.3f}) and the spread {spread_growth:.1f}× "
+            f"({easy['spread']:.3f} → {hard['spread']:.3f}): {verdict}")
+
+
+def describe_coverage(coverage: dict, level: float = 0.9, target=COVERAGE_TARGET) -> str:
+    """The sentence the lesson prints about :func:`predictive_coverage`'s numbers."""
+    low, high = target
+    value = coverage["coverage"]
+    by_count = ", ".join(f"{n}: {100 * v:.1f}%" for n, v in coverage["by_count"].items())
+    verdict = ("within the 80–97% an honest band would reach" if low <= value <= high else
+               "fewer than an honest band would: the band is too narrow" if value < low else
+               "more than an honest band would: the band is too wide")
+    return (f"the {100 * level:.0f}% posterior predictive band covers {100 * value:.1f}% of the held-out "
+            f"extrapolation coordinates ({by_count} observed points), {verdict}")
+
+
+def compare_at(table: dict) -> str:
+    """Where the latent ODE's error is below, level with or above the RNN's: "below the RNN's at 30 and 50; …"."""
+    groups = {}
+    for n in sorted(table["Latent ODE"], key=int):
+        groups.setdefault(trend(table["RNN"][n], table["Latent ODE"][n]), []).append(n)
+    parts = [f"{words} {join_counts(groups[key])}" for key, words in
+             (("falls", "below the RNN's at"), ("stays about level", "level with the RNN's at"),
+              ("rises", "above the RNN's at"))
+             if key in groups]
+    return "; ".join(parts)
+
+
+def describe_placements(tables: dict) -> list[str]:
+    """One line per placement of :func:`placement_table`: where the latent ODE is below the RNN."""
+    return [f"{placement}: the latent ODE's error is {compare_at(t)} observed points"
+            for placement, t in tables.items()]

@@ -164,8 +164,7 @@ class SpiralPredictions:
 
     def _roll_out(self, spirals: Spirals, indices: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         times, x = observe(spirals, indices)
-        steps = self._rnn_model.teacher_forced(times, x) if x.shape[1] > 1 else x[:, :0]
-        rolled = self._rnn_model.extrapolate(times, x, self.data.t_extrapolate)
+        steps, rolled = self._rnn_model.read_and_extrapolate(times, x, self.data.t_extrapolate)
         if not (torch.isfinite(steps).all() and torch.isfinite(rolled).all()):
             raise ValueError("the RNN produced non-finite values for these observed points.")
         return steps.numpy(), rolled.numpy()

@@ -1,0 +1,106 @@
+"""Score the shipped checkpoints: ``python -m odeteach.evaluate spirals|flows [--json] [--checkpoints DIR]``.
+
+``spirals``: the latent ODE and the RNN on the 200 held-out spirals. Table 2 (extrapolation RMSE at
+30, 50 and 100 observed points, random placement) beside the paper's own numbers, the 90% posterior
+predictive band's coverage, and the irregular-sampling table (uniform, random and bunched placement).
+
+``flows``: each CNF's test NLL on 5,000 fresh points against its data's entropy (the lowest NLL any
+model can reach), with the gap each should stay within.
+
+With ``--json`` the last line printed is one JSON object:
+``{"Latent ODE": {"30": …, "50": …, "100": …}, "RNN": {…}, "coverage90": …, …}`` or
+``{"two_moons": {"test_nll": …, "entropy": …, …}, "rings": {…}, "checkerboard": {…}}``.
+The lessons and the README take their tables from the same functions
+(:func:`odeteach.latent.spirals_report`, :func:`odeteach.flows.nll_table`).
+``--checkpoints DIR`` scores the checkpoints in DIR instead (e.g. ``quick-checkpoints`` from
+``python -m odeteach.train NAME --quick``). A missing or unreadable checkpoint ends with a message and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def spirals(directory: Path | None = None) -> dict:
+    """:func:`odeteach.latent.spirals_report` of the shipped (or ``directory``'s) latent ODE and RNN."""
+    import torch
+
+    from . import latent as L
+    paths = {} if directory is None else {"latent_path": directory / L.LATENT_CHECKPOINT.name,
+                                          "rnn_path": directory / L.RNN_CHECKPOINT.name}
+    latent, rnn, _, _ = L.load_pretrained(**paths)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return L.spirals_report(latent, rnn, L.spiral_data()[1])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def flows(directory: Path | None = None) -> dict:
+    """:func:`odeteach.flows.nll_table` of the shipped (or ``directory``'s) CNFs."""
+    from . import flows as F
+    from .data.densities import DENSITIES
+    cnfs = {name: F.pretrained(name, *(() if directory is None else (directory,))) for name in DENSITIES}
+    return F.nll_table(cnfs)
+
+
+def format_spirals(report: dict) -> str:
+    from .latent import COVERAGE_TARGET, PAPER_TABLE2
+    counts = list(report["Latent ODE"])
+    head = f"{'extrapolation RMSE':<26}" + "".join(f"{n + ' obs':>10}" for n in counts)
+    lines = ["Table 2: the 200 held-out spirals, random placement (ours), beside Chen et al. 2018, Table 2 (paper)", head]
+    for name in ("Latent ODE", "RNN"):
+        lines.append(f"{name + ' (ours)':<26}" + "".join(f"{report[name][n]:>10.4f}" for n in counts))
+        lines.append(f"{name + ' (paper)':<26}" + "".join(f"{PAPER_TABLE2[name][int(n)]:>10.4f}" for n in counts))
+    low, high = COVERAGE_TARGET
+    by_count = ", ".join(f"{n}: {v:.3f}" for n, v in report["coverage90_by_count"].items())
+    lines += ["", f"90% posterior predictive band covers {report['coverage90']:.3f} of the held-out extrapolation "
+              f"coordinates (by count {by_count}; target {low:.2f}–{high:.2f})", "",
+              "Irregular sampling: extrapolation RMSE by placement of the observed points", head.replace(
+                  "extrapolation RMSE", "placement · model    ")]
+    for placement, table in report["irregular_sampling"].items():
+        for name in ("Latent ODE", "RNN"):
+            lines.append(f"{placement + ' · ' + name:<26}" + "".join(f"{table[name][n]:>10.4f}" for n in counts))
+    return "\n".join(lines)
+
+
+def format_flows(table: dict) -> str:
+    lines = ["CNF test NLL on 5,000 fresh points per density against the data's entropy (nats)",
+             f"{'density':<14}{'test NLL':>10}{'entropy':>10}{'gap':>9}{'target':>9}{'paired gap':>18}{'NFE':>6}"]
+    for name, row in table.items():
+        paired = f"{row['paired_gap']:.3f} ± {row['paired_gap_se']:.3f}"
+        lines.append(f"{name:<14}{row['test_nll']:>10.4f}{row['entropy']:>10.4f}{row['gap']:>9.3f}"
+                     f"{'≤ ' + format(row['target'], '.2f'):>9}{paired:>18}{row['nfe']:>6}")
+    lines.append("gap = test NLL − entropy; paired gap = mean of log p_data − log p_model on the same points (± one "
+                 "standard error), an estimate of KL(p_data ‖ p_model)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m odeteach.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["spirals", "flows"], help="which shipped models to score")
+    parser.add_argument("--json", action="store_true", help="end with one line of JSON holding every number")
+    parser.add_argument("--checkpoints", type=Path, default=None, help="score the checkpoints in this directory")
+    args = parser.parse_args(argv)
+    if args.checkpoints is not None and not args.checkpoints.is_dir():
+        parser.error(f"--checkpoints {args.checkpoints}: no such directory (train into it with "
+                     f"'python -m odeteach.train {args.what} --quick --out {args.checkpoints}').")
+    from .training import CheckpointError
+    try:
+        result = (spirals if args.what == "spirals" else flows)(args.checkpoints)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f"python -m odeteach.evaluate {args.what}: {exc}", file=sys.stderr)
+        return 2
+    print((format_spirals if args.what == "spirals" else format_flows)(result))
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
