@@ -3,7 +3,6 @@ checkpoints, the test-time tolerance sweep, the explorer and the lesson's exerci
 
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib
@@ -26,6 +25,7 @@ from odeteach.data.digits import Digits, load_digits  # noqa: E402
 from odeteach.exercises import lesson04  # noqa: E402
 from odeteach.widgets.base import Explorer, slider_values  # noqa: E402
 from odeteach.widgets.classifier import LossCurve, ClassifierToleranceExplorer  # noqa: E402
+from widget_support import redrawn_from_scratch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -408,16 +408,8 @@ def _blitted_equals_a_full_redraw(e):
     """The canvas as blitting left it, and the same figure drawn from scratch by savefig (the changed
     artists drawn last there too, in the same order, as a blit draws them over everything else)."""
     blitted = np.asarray(e.fig.canvas.buffer_rgba()).copy()
-    zorders = [a.get_zorder() for a in e._dynamic]
-    for i, a in enumerate(e._dynamic):
-        a.set_zorder(100 + i)
-    buf = io.BytesIO()
-    try:
-        e.fig.savefig(buf, format="rgba", dpi=e.fig.dpi)
-    finally:
-        for a, z in zip(e._dynamic, zorders):
-            a.set_zorder(z)
-    return np.array_equal(blitted, np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(blitted.shape))
+    saved = redrawn_from_scratch(e)
+    return np.array_equal(blitted, saved)
 
 
 def test_tolerance_explorer_blits_and_the_picture_equals_a_full_redraw(tol_explorer):

@@ -22,6 +22,7 @@ from odeteach.exercises import lesson06  # noqa: E402
 from odeteach.flows import (CHECKPOINT_DIR, CNF, ConcatTimeMLP, base_log_prob, draw_noise, exact_trace,  # noqa: E402
                             grid_mass, hutchinson_trace, load_checkpoint, log_prob_frames, log_prob_grid, pretrained,
                             save_checkpoint, trace_cost, train_cnf)
+from widget_support import redrawn_from_scratch  # noqa: E402
 
 
 def random_cnf(seed=0, hidden=32, dtype=torch.float32):
@@ -568,8 +569,6 @@ def test_explorers_subclass_explorer_and_every_position_draws(fixture, request):
 @pytest.mark.parametrize("fixture", EXPLORERS)
 def test_moves_blit_and_the_picture_equals_a_full_redraw(fixture, request):
     """After the first full draw every move only blits; the blitted picture is pixel for pixel a full redraw's."""
-    import io
-
     from odeteach.widgets.base import slider_values
     ex = request.getfixturevalue(fixture)
     canvas = ex.fig.canvas
@@ -581,17 +580,8 @@ def test_moves_blit_and_the_picture_equals_a_full_redraw(fixture, request):
         control.value = v
     assert ex.full_draws == draws and ex.blits == blits + 2
     blitted = np.asarray(canvas.buffer_rgba()).copy()
-    # A blit draws the changed artists over everything else (legends included): draw them last in savefig too.
-    zorders = [a.get_zorder() for a in ex._dynamic]
-    for i, a in enumerate(ex._dynamic):
-        a.set_zorder(100 + i)
-    buf = io.BytesIO()
-    try:
-        ex.fig.savefig(buf, format="rgba", dpi=ex.fig.dpi)
-    finally:
-        for a, z in zip(ex._dynamic, zorders):
-            a.set_zorder(z)
-    assert np.array_equal(blitted, np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(blitted.shape))
+    saved = redrawn_from_scratch(ex)
+    assert np.array_equal(blitted, saved)
     canvas.draw()
     assert ex.full_draws == draws + 1 and np.array_equal(np.asarray(canvas.buffer_rgba()), blitted)
 

@@ -1,6 +1,5 @@
 """Lesson 5's explorer (LatentSpiralExplorer) and what it reads (odeteach.latent.predictive): Agg backend, no kernel."""
 
-import io
 import math
 
 import matplotlib
@@ -17,6 +16,7 @@ from odeteach.data.spirals import PLACEMENTS, observe, subsample  # noqa: E402
 from odeteach.latent.predictive import MAX_SAMPLES, SpiralPredictions, display_copies  # noqa: E402
 from odeteach.widgets.base import Explorer, slider_values  # noqa: E402
 from odeteach.widgets.latent import LatentSpiralExplorer  # noqa: E402
+from widget_support import redrawn_from_scratch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -165,16 +165,8 @@ def test_moves_blit_and_the_picture_equals_a_full_redraw(explorer):
     e.resample.click()
     assert e.full_draws == draws and e.blits == blits + 5
     blitted = np.asarray(canvas.buffer_rgba()).copy()
-    zorders = [a.get_zorder() for a in e._dynamic]   # savefig: the changed artists last, in the blit's order
-    for i, a in enumerate(e._dynamic):
-        a.set_zorder(100 + i)
-    buf = io.BytesIO()
-    try:
-        e.fig.savefig(buf, format="rgba", dpi=e.fig.dpi)
-    finally:
-        for a, z in zip(e._dynamic, zorders):
-            a.set_zorder(z)
-    assert np.array_equal(blitted, np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(blitted.shape))
+    saved = redrawn_from_scratch(e)
+    assert np.array_equal(blitted, saved)
     canvas.draw()
     assert e.full_draws == draws + 1 and np.array_equal(np.asarray(canvas.buffer_rgba()), blitted)
 

@@ -17,6 +17,7 @@ from odeteach.widgets.resnet import DepthExplorer  # noqa: E402
 from odeteach.convergence import fixed_step_grid  # noqa: E402
 from odeteach.widgets.base import slider_values  # noqa: E402
 from odeteach.widgets.solvers import StabilityExplorer, StepSizeExplorer, AdaptiveToleranceExplorer  # noqa: E402
+from widget_support import redrawn_from_scratch  # noqa: E402
 
 SHORT_VDP = van_der_pol(1.0, t1=4.0)
 
@@ -251,8 +252,6 @@ def test_updates_mutate_artists_and_never_rebuild_the_figure(fixture, request):
 def test_slider_moves_blit_and_the_picture_equals_a_full_redraw(fixture, request):
     """After the first full draw, moves that keep the axes' limits only blit the changed artists;
     the blitted picture is pixel for pixel what a full redraw (and savefig) gives."""
-    import io
-
     e = request.getfixturevalue(fixture)
     canvas = e.fig.canvas
     canvas.draw()                                       # as a displayed figure is drawn once
@@ -263,18 +262,7 @@ def test_slider_moves_blit_and_the_picture_equals_a_full_redraw(fixture, request
         control.value = v
     assert e.full_draws == draws and e.blits == blits + 2   # no full redraw, two blits
     blitted = np.asarray(canvas.buffer_rgba()).copy()
-    # savefig draws every artist itself, from scratch. A blit draws the changed artists over all the
-    # rest (legends included), so draw them last there too, in the same order, to compare exactly.
-    zorders = [a.get_zorder() for a in e._dynamic]
-    for i, a in enumerate(e._dynamic):
-        a.set_zorder(100 + i)
-    buf = io.BytesIO()
-    try:
-        e.fig.savefig(buf, format="rgba", dpi=e.fig.dpi)
-    finally:
-        for a, z in zip(e._dynamic, zorders):
-            a.set_zorder(z)
-    saved = np.frombuffer(buf.getvalue(), dtype=np.uint8).reshape(blitted.shape)
+    saved = redrawn_from_scratch(e)
     assert np.array_equal(blitted, saved)
     canvas.draw()
     assert e.full_draws == draws + 1
