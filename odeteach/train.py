@@ -21,11 +21,13 @@ from pathlib import Path
 # name -> ("module", "function", "what it trains")
 TARGETS = {
     "digits": ("odeteach.classifier", "train_checkpoints", "ResNet, RK-Net and ODE-Net on the 8×8 digits (lesson 4)"),
+    "digits_regularised": ("odeteach.classifier", "train_regularised",
+                           "the ODE-Net with regularised dynamics on the 8×8 digits (lesson 7)"),
     "spirals": ("odeteach.latent", "train_checkpoints", "latent ODE and RNN baseline on the spirals (lesson 5)"),
     "flows": ("odeteach.flows", "train_checkpoints", "continuous normalizing flows on 2-D densities (lesson 6)"),
 }
 # The name of each function's output-directory argument.
-OUT_ARGUMENT = {"digits": "directory", "spirals": "out_dir", "flows": "out_dir"}
+OUT_ARGUMENT = {"digits": "directory", "digits_regularised": "directory", "spirals": "out_dir", "flows": "out_dir"}
 # The targets with a student variant: their module's QUICK holds the function's arguments for it.
 QUICK_TARGETS = ("spirals", "flows")
 QUICK_DIR = Path("quick-checkpoints")

@@ -286,7 +286,7 @@ def _misses(p, limits) -> list[str]:
     if min_accuracy is not None and p.accuracy < min_accuracy:
         out.append(f"accuracy {100 * p.accuracy:.1f}% < {100 * min_accuracy:.1f}%")
     if max_ms is not None and p.ms_per_batch > max_ms:
-        out.append(f"{p.ms_per_batch:.1f} ms per batch > {max_ms:g} ms")
+        out.append(f"{p.ms_per_batch:.1f} ms per batch > {max_ms:.1f} ms")
     if max_nfe is not None and p.nfe > max_nfe:
         out.append(f"NFE {p.nfe} > {max_nfe:g}")
     if max_memory is not None and p.peak_bytes > max_memory:

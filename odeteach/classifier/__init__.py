@@ -29,8 +29,8 @@ The package reads in the order a lesson uses it:
 """
 
 from . import checkpoints, evaluation, models, table1, training
-from .checkpoints import (CHECKPOINT_DIR, CHECKPOINT_RECIPE, CHECKPOINT_TRAIN, checkpoint_path, load_pretrained,
-                          save_checkpoint, train_checkpoints)
+from .checkpoints import (CHECKPOINT_DIR, CHECKPOINT_RECIPE, CHECKPOINT_TRAIN, REGULARISATION, REGULARISED, SHIPPED,
+                          checkpoint_path, load_pretrained, save_checkpoint, train_checkpoints, train_regularised)
 from .evaluation import (COARSE_SOLVERS, Comparison, SweepPoint, below_the_floor, breakdown_tolerance, check_images,
                          cheapest_safe_tolerance, compare_mistakes, evaluate, loosest_safe_tolerance, solver_steps,
                          tolerance_sweep, training_memory)

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ..adjoint import odeint_adjoint
 from ..integrate import solve
+from ..regularisation import Regularisation, RegularisedDynamics
 from ..tableaux import TABLEAUX
 from ..validation import integer
 
@@ -129,6 +130,10 @@ class ODEBlock(nn.Module):
     rtol, atol : tolerances of an adaptive method; change them any time, e.g. at test time.
     adjoint : gradients by the adjoint method (O(1) memory in the number of steps) instead of
         backprop through every operation of the solver.
+    regularisation : ``None``, or ``(λ_K, λ_J)``: while training (grad enabled, ``model.train()``), the
+        solve also integrates the kinetic energy and the Jacobian's Frobenius norm along the path
+        (:mod:`odeteach.regularisation`), and ``penalty`` holds ``λ_K·E_K + λ_J·E_J`` (batch mean) for the
+        loss to add. At evaluation the block solves the plain ODE: the same cost as an unregularised one.
 
     After each forward pass ``nfe_forward`` is the number of evaluations of f it took; after a
     backward pass ``nfe_backward`` is the number the backward pass took: evaluations of f on the
@@ -137,7 +142,8 @@ class ODEBlock(nn.Module):
     """
 
     def __init__(self, func: ODEFunc, *, method: str = "dopri5", rtol: float = 1e-3, atol: float = 1e-3,
-                 adjoint: bool = False, step_size: float | None = None, max_num_steps: int = 1000):
+                 adjoint: bool = False, step_size: float | None = None, max_num_steps: int = 1000,
+                 regularisation=None):
         super().__init__()
         if method not in TABLEAUX:
             raise ValueError(f"Unknown method {method!r}. Valid methods: {', '.join(TABLEAUX)}.")
@@ -150,6 +156,8 @@ class ODEBlock(nn.Module):
         self.adjoint = bool(adjoint)
         self.step_size = step_size
         self.max_num_steps = max_num_steps
+        self.regularisation = Regularisation.of(regularisation)
+        self.penalty = None
         self.register_buffer("integration_time", torch.tensor([0.0, 1.0]), persistent=False)
         self._nfe_at_forward_end = 0
         self._vjp_at_forward_start = 0
@@ -171,7 +179,10 @@ class ODEBlock(nn.Module):
         start = self.func.nfe
         self._vjp_at_forward_start = self.func.vjp
         kwargs = dict(rtol=self.rtol, atol=self.atol, method=self.method, options=self.options())
-        if self.adjoint and torch.is_grad_enabled():
+        self.penalty = None
+        if self.regularisation and self.training and torch.is_grad_enabled():
+            h1 = self._regularised_solve(h0, t, kwargs)
+        elif self.adjoint and torch.is_grad_enabled():
             self.func.count_vjp = False
             h1 = odeint_adjoint(self.func, h0, t, **kwargs)[-1]
         else:
@@ -182,9 +193,26 @@ class ODEBlock(nn.Module):
         self.nfe_forward = self.func.nfe - start
         return h1
 
+    def _regularised_solve(self, h0, t, kwargs):
+        """Solve ``(h, E_K, E_J)`` together (noise drawn from torch's global generator, which training seeds);
+        set :attr:`penalty` and return h(1)."""
+        dynamics = RegularisedDynamics(self.func, torch.randn_like(h0))
+        zero = h0.new_zeros(h0.shape[0])
+        state = (h0, zero, zero.clone())
+        self.func.count_vjp = False
+        if self.adjoint:
+            hs, kinetic, jacobian = odeint_adjoint(dynamics, state, t, **kwargs)
+        else:
+            hs, kinetic, jacobian = solve(dynamics, state, t, **kwargs).ys
+        weights = self.regularisation
+        self.penalty = weights.kinetic * kinetic[-1].mean() + weights.jacobian * jacobian[-1].mean()
+        return hs[-1]
+
     def extra_repr(self) -> str:
         how = f"step_size={self.step_size}" if self.step_size is not None else f"rtol={self.rtol:g}, atol={self.atol:g}"
-        return f"method={self.method!r}, {how}, adjoint={self.adjoint}"
+        extra = f", regularisation=({self.regularisation.kinetic:g}, {self.regularisation.jacobian:g})" \
+            if self.regularisation else ""
+        return f"method={self.method!r}, {how}, adjoint={self.adjoint}{extra}"
 
 
 class Classifier(nn.Module):
@@ -215,11 +243,12 @@ class Classifier(nn.Module):
 
 def make_model(kind: str, *, channels: int = CHANNELS, method: str | None = None, rtol: float = 1e-3,
                atol: float = 1e-3, adjoint: bool | None = None, step_size: float | None = None,
-               seed: int | None = 0, device=None) -> Classifier:
+               regularisation=None, seed: int | None = 0, device=None) -> Classifier:
     """A fresh model of ``kind`` (``"resnet"``, ``"rknet"`` or ``"odenet"``), initialised from ``seed``.
 
     ODE-Net defaults: dopri5 at rtol = atol = 1e-3 with the adjoint. RK-Net: rk4 with step 0.25 and
-    backprop through the solver. The ODE options are rejected for the ResNet.
+    backprop through the solver. The ODE options are rejected for the ResNet. ``regularisation``
+    ``(λ_K, λ_J)`` penalises the ODE-Net's dynamics while it trains (:class:`ODEBlock`).
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown model kind {kind!r}. Valid kinds: {', '.join(KINDS)}.")
@@ -229,16 +258,18 @@ def make_model(kind: str, *, channels: int = CHANNELS, method: str | None = None
     if seed is not None:
         torch.manual_seed(seed)
     if kind == "resnet":
-        if method is not None or adjoint is not None or step_size is not None:
-            raise ValueError("method, adjoint and step_size apply to the ODE blocks (rknet, odenet), not to the resnet.")
+        if method is not None or adjoint is not None or step_size is not None or regularisation is not None:
+            raise ValueError("method, adjoint, step_size and regularisation apply to the ODE blocks (rknet, odenet), not to the resnet.")
         feature = nn.Sequential(*(ResBlock(channels) for _ in range(N_RES_BLOCKS)))
     elif kind == "rknet":
         if adjoint:
             raise ValueError("RK-Net is defined by backprop through a fixed-step solver: adjoint must be False.")
-        feature = ODEBlock(ODEFunc(channels), method=method or "rk4", step_size=step_size or RKNET_STEP, adjoint=False)
+        feature = ODEBlock(ODEFunc(channels), method=method or "rk4", step_size=step_size or RKNET_STEP, adjoint=False,
+                           regularisation=regularisation)
     else:
         feature = ODEBlock(ODEFunc(channels), method=method or "dopri5", rtol=rtol, atol=atol,
-                           adjoint=True if adjoint is None else adjoint, step_size=step_size)
+                           adjoint=True if adjoint is None else adjoint, step_size=step_size,
+                           regularisation=regularisation)
     return Classifier(kind, feature, channels).to(resolve_device(device))
 
 

@@ -48,6 +48,7 @@ class History:
     loss: list[float] = field(default_factory=list)          # per batch
     nfe_forward: list[int] = field(default_factory=list)     # per batch (ODE blocks only)
     nfe_backward: list[int] = field(default_factory=list)    # per batch (ODE blocks only)
+    penalty: list[float] = field(default_factory=list)       # per batch (regularised ODE blocks only)
     epoch_time: list[float] = field(default_factory=list)    # seconds per epoch
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
@@ -93,7 +94,12 @@ class _ShuffledEpochs:
         self.correct += int((logits.argmax(1) == self.y_train[idx]).sum())
         loss = F.cross_entropy(logits, self.y_train[idx])
         block = self.model.ode_block
-        return loss if block is None else (loss, block.nfe_forward)
+        if block is None:
+            return loss
+        if block.penalty is not None:          # a regularised ODE-Net: λ_K·E_K + λ_J·E_J of this batch's paths
+            self.history.penalty.append(float(block.penalty.detach()))
+            loss = loss + block.penalty
+        return loss, block.nfe_forward
 
     def after_step(self, iteration: int, log) -> None:
         """Record the batch (loss, NFE), and at an epoch's last batch its time and accuracies."""

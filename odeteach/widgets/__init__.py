@@ -5,3 +5,7 @@ attributes (``explorer.step_size``, ``explorer.method`` …) and moving one upda
 artists in place. ``explorer.widget`` is what a notebook displays. Tests drive the controls by
 setting ``explorer.<control>.value`` and read the new state back.
 """
+
+from .tuning import TuningExplorer  # lesson 7
+
+__all__ = ["TuningExplorer"]
