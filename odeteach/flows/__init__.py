@@ -21,23 +21,28 @@ flows`` retrains the shipped checkpoints ``odeteach/checkpoints/flows_<name>.pt`
 
 The package, read in order: :mod:`.field` (the network ``f``), :mod:`.cnf` (the trace estimators, the joint
 dynamics and :class:`CNF`), :mod:`.evaluation` (densities on a grid, the cost of a trace, the fit report),
-:mod:`.training` (:func:`train_cnf`, on :func:`odeteach.training.fit`) and :mod:`.checkpoints`.
+:mod:`.training` (:func:`train_cnf`, on :func:`odeteach.training.fit`) and :mod:`.checkpoints`; :mod:`.report` writes
+lesson 6's sentences about the shipped models from their measured numbers.
 """
 
 from .checkpoints import (CHECKPOINT_DIR, CHECKPOINT_ITERATIONS, QUICK, load_checkpoint, pretrained, save_checkpoint,
                           train_checkpoints)
 from .cnf import (CNF, ESTIMATORS, NOISES, CNFDynamics, FlowResult, base_log_prob, check_estimator, check_points,
                   draw_noise, exact_trace, hutchinson_trace)
-from .evaluation import (GAP_TARGETS, N_TEST, TEST_SEED, FitReport, fit_report, gaussian_fit_nll, grid_mass,
-                         grid_points, log_prob_frames, log_prob_grid, nll_table, test_points, trace_cost)
+from .evaluation import (ENTROPY_POINTS, GAP_TARGETS, N_TEST, TEST_SEED, FitReport, fit_report, gaussian_fit_nll,
+                         grid_mass, grid_points, log_prob_frames, log_prob_grid, nll_table, test_points, trace_cost)
 from .field import ConcatTimeMLP
+from .report import (describe_log_p_path, describe_nll_table, describe_support, describe_trace_study,
+                     describe_tolerance_sweep, format_nll_table, meets_target, support_fraction)
 from .training import TrainResult, train_cnf, training_seed
 
 __all__ = [
     "ESTIMATORS", "NOISES", "ConcatTimeMLP", "CNF", "CNFDynamics", "FlowResult", "base_log_prob", "exact_trace",
     "hutchinson_trace", "draw_noise", "check_points", "check_estimator",
     "grid_points", "log_prob_frames", "log_prob_grid", "grid_mass", "trace_cost", "gaussian_fit_nll", "FitReport",
-    "fit_report", "TEST_SEED", "N_TEST", "GAP_TARGETS", "test_points", "nll_table",
+    "fit_report", "TEST_SEED", "N_TEST", "ENTROPY_POINTS", "GAP_TARGETS", "test_points", "nll_table",
+    "meets_target", "format_nll_table", "describe_nll_table", "support_fraction", "describe_support",
+    "describe_log_p_path", "describe_tolerance_sweep", "describe_trace_study",
     "train_cnf", "TrainResult", "training_seed",
     "save_checkpoint", "load_checkpoint", "pretrained", "train_checkpoints", "CHECKPOINT_DIR", "CHECKPOINT_ITERATIONS",
     "QUICK",
