@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -71,6 +72,36 @@ def test_display_copies_are_exact_and_fall_back_for_a_model_they_do_not_know(mod
     odd.dynamics.net[1] = nn.GELU()   # a layer without a plain form: the originals are used
     slow_latent, slow_rnn, fast = display_copies(odd, rnn, held_out)
     assert not fast and slow_latent is odd and slow_rnn is rnn
+
+
+def test_display_copies_compute_the_same_numbers_bit_for_bit(models, held_out):
+    """The plain field and roll-out call the same kernels on the same numbers: equal, not close, for every
+    spiral at once (the RNN's batched read), for one observed point (no state to start the roll-out from)."""
+    latent, rnn = models
+    fast_latent, fast_rnn, fast = display_copies(latent, rnn, held_out)
+    assert fast
+    gen = torch.Generator().manual_seed(5)
+    for n in (1, 2, 40):
+        times, x = observe(held_out, subsample(100, n, "bunched", generator=gen))
+        for a, b in zip(rnn.read_and_extrapolate(times, x, held_out.t_extrapolate),
+                        fast_rnn.read_and_extrapolate(times, x, held_out.t_extrapolate)):
+            assert torch.equal(a, b), n
+    with torch.inference_mode():
+        for z in (torch.randn(7, 4, generator=gen), torch.randn(21, 3, 4, generator=gen)):
+            kept = z.clone()
+            assert torch.equal(fast_latent.dynamics(0.0, z), latent.dynamics(0.0, z))
+            assert torch.equal(z, kept)      # the activations run in place on the field's own tensors only
+
+
+def test_a_plain_field_never_changes_its_input():
+    """An activation in place right on the solver's state would corrupt it: the first layer runs out of place."""
+    from odeteach.latent.predictive import _PlainField
+    net = nn.Sequential(nn.ELU(), nn.Linear(4, 4), nn.Tanh())
+    z = torch.randn(5, 4) - 1
+    kept = z.clone()
+    with torch.inference_mode():
+        assert torch.equal(_PlainField(net)(0.0, z), net(z))
+    assert torch.equal(z, kept)
 
 
 def test_the_rnn_reads_every_spiral_once_a_second_one_is_asked_for(models, held_out):
@@ -169,6 +200,54 @@ def test_moves_blit_and_the_picture_equals_a_full_redraw(explorer):
     assert np.array_equal(blitted, saved)
     canvas.draw()
     assert e.full_draws == draws + 1 and np.array_equal(np.asarray(canvas.buffer_rgba()), blitted)
+
+
+def test_the_true_spiral_is_drawn_once_per_spiral(explorer, monkeypatch):
+    """Moves that keep the spiral restore the layer with its true lines instead of drawing them again; the
+    picture is still what savefig draws."""
+    e = explorer
+    e.spiral.value, e.n_observed.value, e.placement.value = 20, 30, "random"
+    e.fig.canvas.draw()
+    e.spiral.value = 21                  # a new spiral: its true lines are drawn into a new layer
+    drawn = []
+    for artist in e._spiral_artists:
+        monkeypatch.setattr(artist, "draw", lambda renderer, a=artist: drawn.append(a))
+    e.n_observed.value = 12
+    e.resample.click()
+    e.n_samples.value = 3
+    assert drawn == [] and e._layer[1] == 21
+    monkeypatch.undo()
+    assert np.array_equal(np.asarray(e.fig.canvas.buffer_rgba()), redrawn_from_scratch(e))
+    e.spiral.value = 22
+    assert e._layer[1] == 22
+    assert np.array_equal(np.asarray(e.fig.canvas.buffer_rgba()), redrawn_from_scratch(e))
+
+
+def test_the_browser_shows_the_figure_after_every_move_at_ratio_2(models, held_out):
+    """ipympl at device pixel ratio 2, the browser played as in test_widgets_base: after each move (a new
+    spiral, which makes a new layer, and moves that reuse it) the browser's picture is the figure."""
+    from test_widgets_base import IPYMPL, Browser
+    previous, e = matplotlib.get_backend(), None
+    plt.switch_backend(IPYMPL)
+    try:
+        e = LatentSpiralExplorer(*models, held_out, n_samples=4)
+        browser = Browser(e.fig.canvas, 2.0)
+        assert browser.shows_the_figure()
+        draws = e.full_draws
+        moves = [("spiral", 5), ("n_observed", 12), ("resample", None), ("n_samples", 9), ("spiral", 6),
+                 ("placement", "bunched"), ("n_observed", 60)]
+        for name, value in moves:
+            if value is None:
+                e.resample.click()
+            else:
+                getattr(e, name).value = value
+            browser.answer()
+            assert browser.shows_the_figure(), (name, value)
+        assert e.full_draws == draws and all(mode == "diff" for mode, _ in browser.frames[1:])
+    finally:
+        if e is not None:
+            plt.close(e.fig)      # only this figure: the module's explorer keeps its Agg canvas
+        plt.switch_backend(previous)
 
 
 def test_axes_hold_every_spiral(explorer, held_out):

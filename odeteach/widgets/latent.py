@@ -4,7 +4,9 @@ Nothing is retrained. For each state (spiral, observed points, draw) :class:`ode
 SpiralPredictions` runs the recognition RNN over the chosen points, solves the latent ODE once from the
 posterior mean and a batch of posterior samples, and rolls the RNN baseline forward from the same points;
 it keeps the result. The explorer only moves artists: the axes (with limits that hold every spiral), titles
-and legends are drawn once, and each update blits the lines and points that changed.
+and legends are drawn once, and each update blits the lines and points that changed. The true spiral, which
+changes only with the spiral, is kept in a layer of its own over that background (see
+:meth:`LatentSpiralExplorer._redraw`).
 """
 
 from __future__ import annotations
@@ -64,8 +66,13 @@ class LatentSpiralExplorer(Explorer):
         self.fig, (ax_l, ax_r) = self._figure(1, 2, (6.6, 3.3), sharex=True, sharey=True)
         self.axes = (ax_l, ax_r)
         self._draw_axes(data)
-        self._animate(*self.artists["true"], *self.artists["true_ext"], self.samples, self.recon, self.extra,
-                      self.rnn_recon, self.rnn_extra, *self.artists["points"])
+        # Blitted in two layers (see _redraw): the true spiral, then what the state adds over it.
+        self._spiral_artists = (*self.artists["true"], *self.artists["true_ext"])
+        self._state_artists = (self.samples, self.recon, self.extra, self.rnn_recon, self.rnn_extra,
+                               *self.artists["points"])
+        self._shown_spiral = None   # the spiral whose true lines are drawn (None: none, after a failed update)
+        self._layer = None          # (background, spiral, region): the background with that spiral's true lines
+        self._animate(*self._spiral_artists, *self._state_artists)
         self._finish([self.readout])
 
     def _draw_axes(self, data: Spirals):
@@ -94,6 +101,37 @@ class LatentSpiralExplorer(Explorer):
             style_axes(ax)
         self.fig.tight_layout()
 
+    def _redraw(self):
+        """Blit as the base class does, with the true spiral kept in a layer of its own.
+
+        The true spiral's lines change only with the spiral, but a blit restores a background without them and
+        draws them again. Here the first blit after a change of spiral (or of the background) draws them over the
+        background and keeps that picture; later blits (new points, a new draw, more samples) restore it and
+        draw only the state's artists over it, in the same order as a blit of everything: the same pixels,
+        about 2 ms less per update at device pixel ratio 2.
+        """
+        canvas = self.fig.canvas
+        if self._background is None or self._figure_key() != self._background_key:
+            self._layer = None
+            super()._redraw()   # no valid background yet: the base class asks for a full redraw
+            return
+        layer = self._layer
+        if layer is not None and layer[0] is self._background and layer[1] == self._shown_spiral:
+            canvas.restore_region(layer[2])
+        else:
+            canvas.restore_region(self._background)
+            self._draw_visible(self._spiral_artists)
+            self._layer = (self._background, self._shown_spiral, canvas.copy_from_bbox(self.fig.bbox))
+        self._draw_visible(self._state_artists)
+        canvas.blit(self._blit_region())
+        self.blits += 1
+
+    @staticmethod
+    def _draw_visible(artists):
+        for artist in artists:
+            if artist.get_visible():
+                artist.axes.draw_artist(artist)
+
     def _resample(self, _button=None):
         self.seed += 1
         self.update()
@@ -104,6 +142,7 @@ class LatentSpiralExplorer(Explorer):
                      self.rnn_recon, self.rnn_extra):
             line.set_data([], [])
         self.samples.set_segments([])
+        self._shown_spiral = None
         self.readout.value = ""
         self.rmse_latent = self.rmse_rnn = self.spread = math.nan
 
@@ -114,6 +153,7 @@ class LatentSpiralExplorer(Explorer):
             self._clear()
             raise
         k, n = int(self.n_samples.value), p.n_window
+        self._shown_spiral = p.spiral
         for i in range(2):
             self.artists["true"][i].set_data(p.clean[:, 0], p.clean[:, 1])
             self.artists["true_ext"][i].set_data(np.r_[p.clean[-1:, 0], p.clean_extrapolate[:, 0]],
