@@ -17,7 +17,7 @@ from ..validation import integer
 __all__ = ["Digits", "load_digits", "SPLIT_SEED", "TEST_FRACTION"]
 
 SPLIT_SEED = 0        # the split every lesson and test uses; change it and every number changes
-TEST_FRACTION = 0.2   # 359 of the 1797 images are held out for testing (the stratified split rounds down)
+TEST_FRACTION = 0.2   # 359 of the 1797 images are held out for testing
 _MAX_PIXEL = 16.0     # load_digits stores 16 grey levels as 0…16
 
 
