@@ -187,8 +187,8 @@ def _lesson6_trace(cnf):
     from odeteach.data.densities import sample as sample_density
     from odeteach.fast_mode import pick
     from odeteach.widgets.flows import TraceEstimatorExplorer
-    return TraceEstimatorExplorer(cnf, sample_density("two_moons", 64, seed=5), repeats=pick(50, 10),
-                                  timing_repeats=pick(3, 1))
+    return TraceEstimatorExplorer(cnf, sample_density("two_moons", 64, seed=5), repeats=pick(40, 10),
+                                  timing_repeats=pick(2, 1))
 
 
 @functools.lru_cache(maxsize=None)

@@ -155,11 +155,11 @@ def test_tolerance_costs_nfe_and_the_sentence_reports_the_sweep(two_moons):
 
 
 def test_hutchinson_unbiased_rademacher_scatters_less(two_moons):
-    """Trace explorer (64 points, 50 repeats, as in the lesson): the exact trace does not scatter; Hutchinson's
+    """Trace explorer (64 points, 40 repeats, as in the lesson): the exact trace does not scatter; Hutchinson's
     bias is within three standard errors of 0 (unbiased); Rademacher scatters less than Gaussian; the printed
     sentences state the explorer's own numbers."""
     from odeteach.widgets.flows import TraceEstimatorExplorer
-    repeats = 50
+    repeats = 40
     ex = TraceEstimatorExplorer(two_moons, sample_density("two_moons", 64, seed=5), repeats=repeats, timing_repeats=1)
     stats = {label: ex.stats(label) for label in ex.estimates}
     exact, gauss, rad = (stats[k] for k in ("exact trace", "Hutchinson, Gaussian ε", "Hutchinson, Rademacher ε"))
