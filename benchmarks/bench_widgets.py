@@ -195,18 +195,9 @@ def _lesson6_trace(cnf):
 def _lesson7_setup():
     """Lesson 7's earlier cells: the shipped ODE-Net and its regularised twin measured under every default setting
     on the 359 test digits (one thread, as the lesson); measured once for both lesson-7 explorers."""
-    import torch
-    from odeteach import tuning
-    from odeteach.classifier import REGULARISED, load_pretrained
-    from odeteach.data.digits import load_digits
-    data = load_digits()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return {name: tuning.measure_settings(load_pretrained(kind, device="cpu")[0], data.x_test, data.y_test, repeats=3)
-                for name, kind in (("ODE-Net", "odenet"), ("regularised ODE-Net", REGULARISED))}
-    finally:
-        torch.set_num_threads(threads)
+    from odeteach.classifier import REGULARISED
+    from odeteach.tuning import measure_shipped
+    return {"ODE-Net": measure_shipped("odenet", repeats=3), "regularised ODE-Net": measure_shipped(REGULARISED, repeats=3)}
 
 
 @_lesson(_lesson7_setup)

@@ -21,20 +21,9 @@ MODELS = ("digits",)
 
 
 def measure(name: str = "digits", repeats: int = 5):
-    """The shipped model ``name`` measured under every default setting (one torch thread, as the benchmarks)."""
-    import torch
-
+    """The shipped model ``name`` measured under every default setting (:func:`odeteach.tuning.measure_shipped`)."""
     from . import tuning
-    from .classifier import load_pretrained
-    from .data.digits import load_digits
-    model = load_pretrained("odenet")[0]
-    data = load_digits()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return tuning.measure_settings(model, data.x_test, data.y_test, repeats=repeats)
-    finally:
-        torch.set_num_threads(threads)
+    return tuning.measure_shipped("odenet", repeats)
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,7 @@ from torch.utils._pytree import tree_flatten
 from .tableaux import TABLEAUX
 from .validation import integer, positive_number
 
-__all__ = ["Setting", "BlockState", "Measurement", "Choice", "DEFAULT_SETTINGS", "FIXED_METHODS", "FIXED_STEPS", "ADAPTIVE_METHODS",
+__all__ = ["Setting", "BlockState", "ode_block", "check_batch", "measure_shipped", "Measurement", "Choice", "DEFAULT_SETTINGS", "FIXED_METHODS", "FIXED_STEPS", "ADAPTIVE_METHODS",
            "TOLERANCES", "COSTS", "peak_bytes", "measure_settings", "pareto_front", "choose"]
 
 FIXED_METHODS = ("euler", "midpoint", "rk4")
@@ -67,7 +67,7 @@ class Setting:
     def apply(self, model) -> "BlockState":
         """Solve ``model``'s ODE block this way from now on. Returns the block's state before, so that
         ``before = s.apply(model)`` … ``before.apply(model)`` undoes it exactly."""
-        block = _ode_block(model)
+        block = ode_block(model)
         before = BlockState.of(block)
         block.method = self.method
         if self.steps is not None:
@@ -86,12 +86,22 @@ class Setting:
             before.apply(model)
 
 
-def _ode_block(model):
+def ode_block(model):
+    """``model``'s ODE block, or a TypeError that says an ODE-Net is needed (every lesson-7 study starts here)."""
     block = getattr(model, "ode_block", None)
     if block is None:
-        raise TypeError("solver settings apply to an ODE-Net (a model with an ODE block, e.g. "
+        raise TypeError("this needs an ODE-Net (a model with an ODE block, e.g. "
                         f"odeteach.classifier.load_pretrained('odenet')[0]); got {type(model).__name__}.")
     return block
+
+
+def check_batch(x, y) -> None:
+    """Images ``x`` and labels ``y`` as tensors of the same, non-zero length, or an error that says what to pass."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"x and y must be tensors (images (N, 1, 8, 8), labels (N,)); got {type(x).__name__} "
+                        f"and {type(y).__name__}.")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must hold the same, non-zero number of images; got {len(x)} and {len(y)}.")
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ class BlockState:
         return cls(block.method, block.rtol, block.atol, block.step_size)
 
     def apply(self, model) -> "BlockState":
-        block = _ode_block(model)
+        block = ode_block(model)
         before = BlockState.of(block)
         block.method, block.rtol, block.atol, block.step_size = self.method, self.rtol, self.atol, self.step_size
         return before
@@ -203,10 +213,9 @@ def measure_settings(model, x: torch.Tensor, y: torch.Tensor, settings=DEFAULT_S
     more (after that warm-up pass); ``peak_bytes`` is :func:`peak_bytes` of one more pass. A setting whose
     solve fails is kept with accuracy 0 and its ``error``, so that a front can leave it out.
     """
-    block = _ode_block(model)
+    block = ode_block(model)
     repeats = integer("repeats", repeats, minimum=1)
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"x and y must hold the same, non-zero number of images; got {len(x)} and {len(y)}.")
+    check_batch(x, y)
     was_training = model.training
     model.eval()
     weights = list(model.parameters()) + list(model.buffers())
@@ -233,6 +242,21 @@ def measure_settings(model, x: torch.Tensor, y: torch.Tensor, settings=DEFAULT_S
     finally:
         model.train(was_training)
     return results
+
+
+def measure_shipped(kind: str = "odenet", repeats: int = 5, settings=DEFAULT_SETTINGS) -> list:
+    """The shipped digits model ``kind`` (``"odenet"`` or ``"odenet_regularised"``) measured on all 359 test digits
+    under ``settings``, on one torch thread (as lesson 7, ``python -m odeteach.tune`` and the benchmarks do)."""
+    from .classifier import load_pretrained
+    from .data.digits import load_digits
+    model = load_pretrained(kind, device="cpu")[0]
+    data = load_digits()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return measure_settings(model, data.x_test, data.y_test, settings, repeats=repeats)
+    finally:
+        torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------------------------

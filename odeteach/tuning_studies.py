@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .memory import format_bytes, measure_saved
-from .tuning import Setting, measure_settings
+from .tuning import Setting, check_batch, measure_settings, ode_block
 from .validation import integer
 
 __all__ = ["resnet_with_blocks", "BlockDropRow", "BlockDroppingStudy", "block_dropping_study",
@@ -60,22 +60,6 @@ def _interleaved_ms(fns, repeats: int) -> list[float]:
             fn()
             record.append(time.perf_counter() - start)
     return [1000 * statistics.median(record) for record in times]
-
-
-def _check_batch(x, y):
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"x and y must be tensors (images (N, 1, 8, 8), labels (N,)); got {type(x).__name__} "
-                        f"and {type(y).__name__}.")
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"x and y must hold the same, non-zero number of images; got {len(x)} and {len(y)}.")
-
-
-def _ode_block(model):
-    block = getattr(model, "ode_block", None)
-    if block is None:
-        raise TypeError("this needs an ODE-Net (a model with an ODE block, e.g. odeteach.classifier."
-                        f"load_pretrained('odenet')[0]); got {type(model).__name__}.")
-    return block
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,11 +144,11 @@ def block_dropping_study(resnet, odenet, x, y, counts=range(1, 7), *, repeats: i
 
     Both models are evaluated in eval mode and left as they were (blocks, solver setting, mode).
     """
-    blocks, block = _residual_blocks(resnet), _ode_block(odenet)
+    blocks, block = _residual_blocks(resnet), ode_block(odenet)
     counts = sorted({integer("counts", k, minimum=1, maximum=len(blocks)) for k in counts})
     if not counts:
         raise ValueError(f"counts must hold at least one number of blocks, from 1 to {len(blocks)}.")
-    _check_batch(x, y)
+    check_batch(x, y)
     repeats = integer("repeats", repeats, minimum=1)
     extra = [Setting(method, steps=n) for method, per_step in EXTRA_METHODS.items()
              for n in range(1, max(counts) // per_step + 1)]
@@ -267,8 +251,8 @@ def training_memory_study(model, x, y, settings=GRADIENT_SETTINGS, *, gradients=
     The model is left as it was: solver setting, adjoint flag, train/eval mode and every ``.grad``. A setting
     whose solve fails is kept with its ``error``.
     """
-    block = _ode_block(model)
-    _check_batch(x, y)
+    block = ode_block(model)
+    check_batch(x, y)
     repeats = integer("repeats", repeats, minimum=1)
     settings, gradients = tuple(settings), tuple(gradients)
     if not gradients or any(g not in GRADIENTS for g in gradients):

@@ -30,13 +30,12 @@ def measured():
     try:
         data = load_digits()
         odenet = load_pretrained("odenet", device="cpu")[0]
-        regularised = load_pretrained(REGULARISED, device="cpu")[0]
         resnet = load_pretrained("resnet", device="cpu")[0]
         x, y = data.x_test, data.y_test
         return {
             "n": len(y),
-            "plain": tuning.measure_settings(odenet, x, y, repeats=1),
-            "regularised": tuning.measure_settings(regularised, x, y, repeats=1),
+            "plain": tuning.measure_shipped("odenet", repeats=1),
+            "regularised": tuning.measure_shipped(REGULARISED, repeats=1),
             "study": S.block_dropping_study(resnet, odenet, x, y, repeats=1),
             "memory": S.training_memory_study(odenet, data.x_train[:64], data.y_train[:64], repeats=1),
         }

@@ -56,16 +56,15 @@ def draw_contrast(ax, study: studies.BlockDroppingStudy) -> None:
 
 
 def make(path):
+    sets = {"ODE-Net": tuning.measure_shipped("odenet", repeats=1),
+            "regularised ODE-Net": tuning.measure_shipped(REGULARISED, repeats=1)}
+    data = load_digits()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        data = load_digits()
-        odenet = load_pretrained("odenet", device="cpu")[0]
-        regularised = load_pretrained(REGULARISED, device="cpu")[0]
-        resnet = load_pretrained("resnet", device="cpu")[0]
-        sets = {"ODE-Net": tuning.measure_settings(odenet, data.x_test, data.y_test, repeats=1),
-                "regularised ODE-Net": tuning.measure_settings(regularised, data.x_test, data.y_test, repeats=1)}
-        study = studies.block_dropping_study(resnet, odenet, data.x_test, data.y_test, repeats=1)
+        study = studies.block_dropping_study(load_pretrained("resnet", device="cpu")[0],
+                                             load_pretrained("odenet", device="cpu")[0], data.x_test, data.y_test,
+                                             repeats=1)
     finally:
         torch.set_num_threads(threads)
     fig, (ax_plane, ax_contrast) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained",
