@@ -10,6 +10,7 @@ computes (its ``loss_fn``); this module says *how* every model is trained and st
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,12 @@ from .errors import SolverError
 from .progress import progress as progress_bar
 
 __all__ = ["CHECKPOINT_DIR", "CHECKPOINT_FORMAT", "CheckpointError", "CheckpointMissing", "TrainLog", "seed_everything", "fit",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "SNAPSHOT_EVERY"]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 CHECKPOINT_FORMAT = 2
+# How often (iterations) a run given a ``snapshot`` path writes its whole state there, so that it can resume.
+SNAPSHOT_EVERY = 50
 
 
 class CheckpointError(ValueError):
@@ -74,17 +77,32 @@ class TrainLog:
 
 def fit(model: torch.nn.Module, loss_fn: Callable, iterations: int, *, lr: float, final_lr_fraction: float = 0.1,
         weight_decay: float = 0.0, desc: str = "training", progress: bool = True, log: TrainLog | None = None,
-        on_step: Callable | None = None, postfix_every: int = 25) -> TrainLog:
+        on_step: Callable | None = None, postfix_every: int = 25, snapshot=None, snapshot_every: int = SNAPSHOT_EVERY,
+        generators: tuple = ()) -> TrainLog:
     """Minimise ``loss_fn(i)`` over ``iterations`` steps of Adam, the learning rate decaying (cosine) to ``lr * final_lr_fraction``.
 
     ``loss_fn(i)`` returns the loss tensor for iteration ``i``, or ``(loss, nfe)``. ``on_step(i, log)`` runs
     after each step (a live plot, per-epoch bookkeeping). A non-finite loss stops the run with a message
     that says what to change. Returns ``log`` (a new :class:`TrainLog` if none is given), extended.
+
+    ``snapshot`` (a path) makes a long run resumable: every ``snapshot_every`` iterations the run's whole
+    state (weights, Adam's moments, the schedule, the log, torch's global generator and each of
+    ``generators``, the ``torch.Generator`` objects that ``loss_fn`` draws from) is written there. If the file
+    exists when ``fit`` starts, the run continues from it and ends with the same weights, bit for bit, as
+    a run never stopped; the file is removed when the run ends. ``loss_fn(i)`` must depend only on ``i``
+    and on that state (the course's batch sources are seeded by ``i``).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations, eta_min=lr * final_lr_fraction)
     log = TrainLog() if log is None else log
-    bar = progress_bar(range(iterations), desc=desc, enabled=progress)
+    run = {"iterations": int(iterations), "lr": float(lr), "final_lr_fraction": float(final_lr_fraction),
+           "weight_decay": float(weight_decay), "desc": desc}
+    start_at = 0
+    if snapshot is not None:
+        snapshot = Path(snapshot)
+        if snapshot.is_file():
+            start_at = _resume(snapshot, run, model, optimizer, schedule, log, generators)
+    bar = progress_bar(range(start_at, iterations), desc=desc, enabled=progress, total=iterations, initial=start_at)
     start = time.perf_counter()
     for i in bar:
         out = loss_fn(i)
@@ -102,8 +120,43 @@ def fit(model: torch.nn.Module, loss_fn: Callable, iterations: int, *, lr: float
             on_step(i, log)
         if progress and (i + 1) % postfix_every == 0:
             bar.set_postfix(loss=f"{log.recent_loss(postfix_every):.4g}", **({"nfe": nfe} if nfe is not None else {}))
+        if snapshot is not None and (i + 1) % snapshot_every == 0 and i + 1 < iterations:
+            log.seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            _write_snapshot(snapshot, run, i + 1, model, optimizer, schedule, log, generators)
     log.seconds += time.perf_counter() - start
+    if snapshot is not None and snapshot.is_file():
+        snapshot.unlink()
     return log
+
+
+def _write_snapshot(path: Path, run: dict, done: int, model, optimizer, schedule, log: TrainLog, generators) -> None:
+    """Write the run's state after ``done`` iterations to ``path``, atomically (a stopped write leaves the last one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"run": run, "done": int(done), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(), "log": log.as_dict(), "torch_rng": torch.get_rng_state(),
+            "generators": [g.get_state() for g in generators]}
+    partial = path.with_name(path.name + ".writing")
+    torch.save(blob, partial)
+    os.replace(partial, path)
+
+
+def _resume(path: Path, run: dict, model, optimizer, schedule, log: TrainLog, generators) -> int:
+    """Load a snapshot written by :func:`_write_snapshot` into the run's objects; return the iterations done."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob.get("run") != run or len(blob.get("generators", ())) != len(generators):
+        raise CheckpointError(f"{path} is a snapshot of another run ({blob.get('run')}), not of this one ({run}). "
+                              "Delete it to start afresh, or rerun with the settings it was made with.")
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    schedule.load_state_dict(blob["schedule"])
+    restored = TrainLog.from_dict(blob["log"])
+    log.losses[:], log.nfe[:], log.seconds = restored.losses, restored.nfe, restored.seconds
+    torch.set_rng_state(blob["torch_rng"])
+    for generator, state in zip(generators, blob["generators"]):
+        generator.set_state(state)
+    print(f"{run['desc']}: resuming from {path} after {blob['done']} of {run['iterations']} iterations")
+    return int(blob["done"])
 
 
 def save_checkpoint(path, model: torch.nn.Module, *, kind: str, config: dict, seed: int, log: TrainLog | None = None,

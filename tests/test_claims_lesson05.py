@@ -222,6 +222,27 @@ def test_fan_and_coverage_sentences_are_what_the_numbers_say(notebook, models, d
     assert coverage["coverage"] < L.COVERAGE_TARGET[0]   # the README and the lesson say the band is too narrow
 
 
+@pytest.fixture(scope="module")
+def diagnosis(models, data):
+    return L.coverage_diagnosis(models[0], *data)   # as the notebook's section 5
+
+
+def test_the_bands_diagnosis_is_what_the_numbers_say(notebook, diagnosis):
+    """Section 5's three lines about why the band is narrow, and the prose after them: 'the band still covers less
+    the fewer points it has seen'. The README: the fitted σ̂ brings the band inside the target, σ = 0.1 does not."""
+    out = printed(notebook, "L.coverage_diagnosis(")
+    for sentence in L.describe_diagnosis(diagnosis):
+        assert sentence in out, (sentence, out)
+    assert diagnosis["sigma_fitted"] > diagnosis["sigma"] * 1.1                      # a real misfit
+    assert abs(diagnosis["train"]["coverage"] - diagnosis["held_out"]["coverage"]) < 0.03   # not overfitting
+    fitted = diagnosis["held_out_fitted"]
+    low, high = L.COVERAGE_TARGET
+    assert low <= fitted["coverage"] <= high and diagnosis["held_out"]["coverage"] < low
+    by_count = [fitted["by_count"][n] for n in sorted(fitted["by_count"])]
+    assert by_count == sorted(by_count)                                           # fewer points, less covered
+    assert "not overfitting" in out and "which the model has no term for" in out
+
+
 def test_irregular_sampling_lines_are_what_the_numbers_say(notebook, models, data):
     """The irregular-sampling table's lines; the README: 'with uniform points the RNN is the better one at 30 and 50,
     with random or bunched points the latent ODE is'."""
@@ -241,7 +262,7 @@ def test_readme_lesson5_numbers(models, data, table, calibration):
     """Every number of the README's lesson-5 paragraph, as the code computes it now."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     start = readme.index("**Lesson 5: latent ODE against an RNN")
-    text = readme[start: readme.index("**Lesson 3: the adjoint.**")]
+    text = " ".join(readme[start: readme.index("**Lesson 3: the adjoint.**")].split())   # line breaks read as spaces
     latent, rnn, latent_log, _ = models
     held_out = data[1]
     for name, label in (("RNN", "RNN baseline, measured here"), ("Latent ODE", "**Latent ODE, measured here**")):
@@ -260,6 +281,13 @@ def test_readme_lesson5_numbers(models, data, table, calibration):
     assert f"covers {100 * coverage['coverage']:.1f}% of the held-out" in text
     for v in coverage["by_count"].values():
         assert f"{100 * v:.1f}%" in text
+    diagnosis = L.coverage_diagnosis(latent, data[0], held_out)
+    fitted = diagnosis["held_out_fitted"]
+    assert f"σ̂ = {diagnosis['sigma_fitted']:.3f}" in text and f"{100 * diagnosis['train']['coverage']:.1f}%" in text
+    assert f"covers {100 * fitted['coverage']:.1f}%" in text
+    for v in fitted["by_count"].values():
+        assert f"{100 * v:.1f}%" in text
+    assert "still below 80% at 30 points" in text and fitted["by_count"][30] < L.COVERAGE_TARGET[0]
     assert f"{calibration['ratio']:.1f}× the spread" in text
     fan = L.posterior_fan(latent, held_out)
     settings = [r for r in fan if "third" not in r["setting"]]

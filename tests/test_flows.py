@@ -604,3 +604,30 @@ def test_explorers_show_failures_in_the_message_not_as_tracebacks(monkeypatch, t
             monkeypatch.undo()
             getattr(ex, control).value = back           # and the next update draws again
             assert ex.message.value == ""
+
+
+def test_a_cnf_run_stopped_and_started_again_gives_the_unbroken_runs_weights(tmp_path, monkeypatch):
+    """The shipped CNFs train for hours; a stopped ``python -m odeteach.train flows`` resumes from its snapshot.
+    Tensor data (a generator of its own) and Hutchinson noise are both part of the saved state."""
+    data = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
+    settings = dict(iterations=6, batch=32, hidden=8, layers=2, lr=1e-2, rtol=1e-3, atol=1e-3,
+                    estimator="hutchinson", progress=False, snapshot_every=2)
+    unbroken = train_cnf(data, **settings)
+    path = tmp_path / "flows_test.snapshot.pt"
+    calls = {"n": 0}
+    original = CNF.log_prob
+
+    def stop_on_the_fifth(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CNF, "log_prob", stop_on_the_fifth)
+        with pytest.raises(KeyboardInterrupt):
+            train_cnf(data, snapshot=path, **settings)
+    assert torch.load(path, weights_only=True)["done"] == 4
+    resumed = train_cnf(data, snapshot=path, **settings)
+    assert resumed.losses == unbroken.losses
+    assert all(torch.equal(a, b) for a, b in zip(unbroken.cnf.parameters(), resumed.cnf.parameters()))

@@ -150,6 +150,47 @@ def test_coverage_grows_with_the_band_and_with_the_noise(tiny_models, small):
         L.predictive_coverage(tiny_models[1], small, counts)
 
 
+def test_the_fitted_noise_is_the_rms_miss_of_the_decoded_samples(tiny_models, small):
+    """σ̂ by hand, for one count: observe with the fit's seed, decode the posterior samples, take the RMS miss."""
+    from odeteach.data.spirals import observe, subsample
+    latent, _ = tiny_models
+    sigma = L.fit_observation_noise(latent, small, (12,), n_samples=5, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    idx = subsample(small.t.shape[0], 12, "random", generator=gen, batch=len(small))
+    times, x = observe(small, idx)
+    _, samples = latent.predict(times, x, small.t, n_samples=5, generator=gen)
+    by_hand = torch.stack([((samples[k, b, idx[b]] - x[b]) ** 2) for k in range(5) for b in range(len(small))])
+    assert sigma == pytest.approx(float(by_hand.mean().sqrt()), rel=1e-5)
+    # A wider band covers more: the fitted σ goes into the band in place of the likelihood's.
+    counts = (10, 20)
+    at = lambda s: L.predictive_coverage(latent, small, counts, n_samples=40, obs_std=s)["coverage"]  # noqa: E731
+    assert at(0.01) <= at(0.3) <= at(3.0) and at(3.0) > 0.97
+    assert L.predictive_coverage(latent, small, counts, n_samples=40, obs_std=latent.obs_std) == \
+        L.predictive_coverage(latent, small, counts, n_samples=40)
+    with pytest.raises(ValueError, match="obs_std"):
+        L.predictive_coverage(latent, small, counts, obs_std=-1.0)
+    with pytest.raises(TypeError, match="LatentODE"):
+        L.fit_observation_noise(tiny_models[1], small)
+
+
+def _diagnosis(train, held, sigma_fitted, fitted=0.85):
+    cov = lambda c: {"coverage": c, "by_count": {30: c - 0.02, 50: c, 100: c + 0.02}}  # noqa: E731
+    return {"sigma": 0.1, "sigma_fitted": sigma_fitted, "train": cov(train), "held_out": cov(held),
+            "held_out_fitted": cov(fitted)}
+
+
+def test_the_diagnosis_sentences_follow_the_numbers_both_ways():
+    same, overfit, harder = (L.describe_diagnosis(_diagnosis(*a)) for a in
+                             ((0.74, 0.739, 0.124), (0.86, 0.74, 0.124), (0.70, 0.74, 0.1)))
+    assert "about as on the held-out ones" in same[0] and "not overfitting" in same[0]
+    assert "part of this is overfitting" in overfit[0] and "86.0%" in overfit[0]
+    assert "harder" in harder[0]
+    assert "1.24× the σ = 0.1" in same[1] and "no term for" in same[1]
+    assert "no misfit to hide" in harder[1]
+    assert "σ̂ = 0.124" in same[2] and "85.0%" in same[2] and "within the 80–97%" in same[2]
+    assert "too narrow" in L.describe_diagnosis(_diagnosis(0.7, 0.7, 0.11, fitted=0.75))[2]
+
+
 def test_placement_table_and_report_agree_with_the_table(tiny_models, small):
     latent, rnn = tiny_models
     counts = (10, 20)

@@ -51,7 +51,10 @@ def test_evaluate_spirals_json(quick_dir, capsys):
     report = json.loads(out[-1])
     for name in ("Latent ODE", "RNN"):
         assert set(report[name]) == {"30", "50", "100"} and all(v > 0 for v in report[name].values())
-    assert 0 <= report["coverage90"] <= 1
+    assert 0 <= report["coverage90"] <= 1 and 0 <= report["coverage90_fixed_sigma"] <= 1
+    assert report["obs_std"] == 0.1 and report["obs_std_fitted"] > 0
+    assert report["coverage90"] != report["coverage90_fixed_sigma"]     # σ̂ and σ give different bands
+    assert any("fitted on the training spirals" in line for line in out)
     assert set(report["irregular_sampling"]) == {"uniform", "random", "bunched"}
     assert report["irregular_sampling"]["random"]["Latent ODE"] == report["Latent ODE"]
     assert any("Table 2" in line for line in out) and any("(paper)" in line for line in out)
@@ -74,3 +77,20 @@ def test_evaluate_says_what_is_missing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         evaluate.main(["flows", "--checkpoints", str(tmp_path / "nowhere")])
     assert exit_.value.code == 2 and "no such directory" in capsys.readouterr().err
+
+
+def test_only_trains_one_model_of_a_target(tmp_path, monkeypatch, capsys):
+    """``--only rings`` trains that density alone; a name the target does not have is refused with the valid ones."""
+    monkeypatch.setattr(flows, "QUICK", {"iterations": {name: 4 for name in flows.CHECKPOINT_ITERATIONS}})
+    assert train.main(["flows", "--quick", "--only", "rings", "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["flows_rings.pt"]
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["flows", "--only", "spiral"])
+    assert exit_.value.code == 2 and "has no model 'spiral'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["digits", "--only", "rings"])
+    assert exit_.value.code == 2 and "--only works with" in capsys.readouterr().err
+    calls = []
+    monkeypatch.setattr(L, "train_checkpoints", lambda **kw: calls.append(kw))
+    assert train.main(["spirals", "--only", "rnn", "--out", str(tmp_path / "b")]) == 0
+    assert calls[0]["only"] == "rnn"

@@ -73,3 +73,46 @@ def test_a_missing_checkpoint_is_a_file_not_found_error_naming_the_retrain_comma
     with pytest.raises(FileNotFoundError, match="python -m odeteach.train spirals") as info:
         load_checkpoint(tmp_path / "gone.pt", kind="rnn", retrain="spirals")
     assert isinstance(info.value, CheckpointMissing) and isinstance(info.value, CheckpointError)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _noisy_run(snapshot=None, stop_at=None, iterations=12):
+    """A run whose every step draws from torch's global generator and from a generator of its own."""
+    gen = seed_everything(5)
+    model = torch.nn.Linear(3, 1)
+    x = torch.randn(32, 3, generator=gen)
+    noise = torch.Generator().manual_seed(9)
+
+    def loss(i):
+        if i == stop_at:
+            raise _Stop
+        jitter = 0.1 * torch.randn(32, 1, generator=noise) + 0.01 * torch.randn(32, 1)
+        return ((model(x) - jitter - x.sum(1, keepdim=True)) ** 2).mean(), i
+
+    log = fit(model, loss, iterations, lr=0.05, progress=False, snapshot=snapshot, snapshot_every=4,
+              generators=(noise,))
+    return model, log
+
+
+def test_a_stopped_run_resumes_from_its_snapshot_and_ends_bit_for_bit_like_an_unbroken_one(tmp_path):
+    path = tmp_path / "run.snapshot.pt"
+    unbroken, unbroken_log = _noisy_run()
+    with pytest.raises(_Stop):
+        _noisy_run(path, stop_at=10)          # stopped after iteration 9; the last snapshot is after 8
+    blob = torch.load(path, weights_only=True)
+    assert blob["done"] == 8 and len(blob["log"]["losses"]) == 8
+    resumed, resumed_log = _noisy_run(path)
+    assert all(torch.equal(a, b) for a, b in zip(unbroken.parameters(), resumed.parameters()))
+    assert resumed_log.losses == unbroken_log.losses and resumed_log.nfe == list(range(12))
+    assert not path.exists()                  # a finished run leaves no snapshot behind
+
+
+def test_a_snapshot_of_another_run_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "run.snapshot.pt"
+    with pytest.raises(_Stop):
+        _noisy_run(path, stop_at=5)
+    with pytest.raises(CheckpointError, match="another run.*Delete it"):
+        _noisy_run(path, iterations=20)

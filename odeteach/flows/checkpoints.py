@@ -59,7 +59,10 @@ def train_checkpoints(names=None, out_dir=CHECKPOINT_DIR, *, iterations: dict | 
     """Retrain the shipped checkpoints from fixed seeds: ``python -m odeteach.train flows``.
 
     ``iterations`` maps names to iteration counts (default :data:`CHECKPOINT_ITERATIONS`). Each model
-    trains with one torch thread (these fields are tiny: more threads only add overhead on a CPU).
+    trains with one torch thread (these fields are tiny: more threads only add overhead on a CPU), so two
+    names can train side by side on two cores (``python -m odeteach.train flows --only rings``). Every
+    :data:`~odeteach.training.SNAPSHOT_EVERY` iterations a run saves ``flows_<name>.snapshot.pt`` in ``out_dir``;
+    the same command run again resumes from it and gives the same checkpoint as an unbroken run.
     """
     names = list(DENSITIES) if names is None else list(names)
     unknown = [n for n in names if n not in DENSITIES]
@@ -78,7 +81,8 @@ def train_checkpoints(names=None, out_dir=CHECKPOINT_DIR, *, iterations: dict | 
 
 
 def _train_one(name, iterations, seed, out_dir, device, progress) -> dict:
-    result = train_cnf(name, iterations=iterations, seed=seed, device=device, progress=progress)
+    result = train_cnf(name, iterations=iterations, seed=seed, device=device, progress=progress,
+                       snapshot=out_dir / f"flows_{name}.snapshot.pt")
     result.cnf.cpu()
     with torch.no_grad():
         nll = -float(result.cnf.log_prob(test_points(name)).mean())

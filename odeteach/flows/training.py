@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.densities import DENSITIES, sample as sample_density
-from ..training import TrainLog, fit, seed_everything
+from ..training import SNAPSHOT_EVERY, TrainLog, fit, seed_everything
 from ..validation import integer, positive_number
 from .cnf import CNF, check_estimator, check_points
 
@@ -46,22 +46,23 @@ def training_seed(seed: int, i: int) -> int:
 
 
 def _batch_source(data, batch: int, seed: int):
-    """``draw(i)``, the batch of iteration ``i``: a fresh sample of the named density (seeded by
-    :func:`training_seed`), or ``batch`` random rows of the ``(N, 2)`` tensor ``data`` (a generator of its own,
-    seeded by ``seed``)."""
+    """``(draw, generators)``: ``draw(i)`` is the batch of iteration ``i``, a fresh sample of the named density
+    (seeded by :func:`training_seed`), or ``batch`` random rows of the ``(N, 2)`` tensor ``data`` drawn by a
+    generator of its own (seeded by ``seed``, and returned in ``generators`` so that a snapshot keeps it)."""
     if isinstance(data, str):
         if data not in DENSITIES:
             raise ValueError(f"Unknown density {data!r}. Valid names: {', '.join(DENSITIES)}.")
-        return lambda i: sample_density(data, batch, seed=training_seed(seed, i))
+        return (lambda i: sample_density(data, batch, seed=training_seed(seed, i))), ()
     data = check_points(data, 2, "data")
     rows = torch.Generator().manual_seed(seed)
-    return lambda i: data[torch.randint(0, data.shape[0], (batch,), generator=rows)]
+    return (lambda i: data[torch.randint(0, data.shape[0], (batch,), generator=rows)]), (rows,)
 
 
 def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-3, seed: int = 0,
               hidden: int = 64, layers: int = 3, rtol: float = 1e-5, atol: float = 1e-5,
               estimator: str = "exact", noise: str = "gaussian", cnf: CNF | None = None,
-              progress: bool = True, device=None) -> TrainResult:
+              progress: bool = True, device=None, snapshot=None,
+              snapshot_every: int = SNAPSHOT_EVERY) -> TrainResult:
     """Fit a CNF to ``data`` (a name in ``DENSITIES`` or an ``(N, 2)`` tensor) by maximum likelihood.
 
     Each iteration draws a fresh batch (a new sample of the named density, or a random subset of
@@ -69,11 +70,13 @@ def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-
     (cosine-decayed learning rate). Gradients come by backpropagation through the solver.
     ``device`` (default: where ``cnf`` is, else the CPU) is where the model trains; the batches and the
     Hutchinson noise are drawn on the CPU and moved there, so a seed gives the same data on any device.
+    ``snapshot`` (a path) makes the run resumable (see :func:`odeteach.training.fit`): stopped and started
+    again with the same arguments, it continues where its last snapshot left it and ends with the same weights.
     """
     iterations, batch = integer("iterations", iterations, minimum=1), integer("batch", batch, minimum=1)
     lr = positive_number("lr", lr)
     check_estimator(estimator, noise)
-    draw = _batch_source(data, batch, seed)      # checks the data before anything is seeded
+    draw, generators = _batch_source(data, batch, seed)      # checks the data before anything is seeded
     seed_everything(seed)                       # torch's global generator draws the initial weights
     if cnf is None:
         cnf = CNF(2, hidden, layers, rtol=rtol, atol=atol)
@@ -87,5 +90,6 @@ def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-
         return -log_p.mean(), nfe
 
     log = fit(cnf, negative_log_likelihood, iterations, lr=lr, final_lr_fraction=FINAL_LR_FRACTION,
-              desc="CNF training", progress=progress)
+              desc="CNF training", progress=progress, snapshot=snapshot, snapshot_every=snapshot_every,
+              generators=(*generators, noise_generator))
     return TrainResult(cnf, log)

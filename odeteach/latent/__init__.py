@@ -27,8 +27,9 @@ from .checkpoints import (CHECKPOINT_DIR, DATA_SEED, LATENT_CHECKPOINT, LATENT_I
 from .evaluation import (CALIBRATION_FACTOR, COVERAGE_TARGET, PAPER_TABLE2, TIE_TOLERANCE, describe_posterior,
                          describe_table, describe_training, extrapolation_rmse, join_counts, noise_floor,
                          placement_table, posterior_check, predictive_coverage, rmse_table, sample_spread,
-                         spirals_report, trend, PARTS, FAN_SETTINGS, posterior_fan, describe_fan,
+                         trend, PARTS, FAN_SETTINGS, posterior_fan, describe_fan,
                          describe_coverage, compare_at, describe_placements)
+from .report import FIT_SEED, coverage_diagnosis, describe_diagnosis, fit_observation_noise, spirals_report
 from .model import (SOLVER, Decoder, LatentDynamics, LatentODE, RecognitionRNN, backward_inputs,
                     gaussian_log_likelihood, kl_standard_normal, reparameterize)
 from .training import (FINAL_LR_FRACTION, ROLLOUT_HORIZON, latent_ode_loss, rnn_loss, rnn_rollout_loss, spiral_batches,
@@ -48,6 +49,8 @@ __all__ = [
     "posterior_check", "describe_posterior", "trend", "join_counts", "describe_table", "noise_floor",
     "describe_training", "predictive_coverage", "placement_table", "COVERAGE_TARGET", "spirals_report",
     "PARTS", "FAN_SETTINGS", "posterior_fan", "describe_fan", "describe_coverage", "compare_at", "describe_placements",
+    # report
+    "FIT_SEED", "fit_observation_noise", "coverage_diagnosis", "describe_diagnosis",
     # checkpoints
     "CHECKPOINT_DIR", "LATENT_CHECKPOINT", "RNN_CHECKPOINT", "DATA_SEED", "TRAIN_SEED", "N_SPIRALS", "N_TRAIN",
     "TRAIN_THETA0", "QUICK", "LATENT_ITERATIONS", "RNN_ITERATIONS", "spiral_data", "load_model", "load_pretrained", "train_checkpoints",

@@ -14,14 +14,14 @@ import torch
 
 from ..data.spirals import OBSERVED_COUNTS, PLACEMENTS, Spirals, observe, subsample
 from ..training import TrainLog
-from ..validation import integer
+from ..validation import integer, positive_number
 from .baseline import RNNBaseline
 from .model import LatentODE
 
 __all__ = ["PAPER_TABLE2", "TIE_TOLERANCE", "CALIBRATION_FACTOR", "extrapolation_rmse", "rmse_table",
            "sample_spread", "posterior_check", "describe_posterior", "trend", "join_counts", "describe_table",
            "noise_floor", "describe_training", "predictive_coverage", "placement_table", "COVERAGE_TARGET",
-           "spirals_report", "PARTS", "FAN_SETTINGS", "posterior_fan", "describe_fan", "describe_coverage",
+           "PARTS", "FAN_SETTINGS", "posterior_fan", "describe_fan", "describe_coverage",
            "compare_at", "describe_placements"]
 
 # The paper's Table 2 (predictive RMSE on the extrapolated spirals), for comparison only.
@@ -78,7 +78,8 @@ COVERAGE_TARGET = (0.80, 0.97)
 
 @torch.no_grad()
 def predictive_coverage(model: LatentODE, data: Spirals, counts=OBSERVED_COUNTS, *, level: float = 0.9,
-                        n_samples: int = 100, placement: str = "random", seed: int = 1) -> dict:
+                        n_samples: int = 100, placement: str = "random", seed: int = 1,
+                        obs_std: float | None = None) -> dict:
     """How often the held-out extrapolation falls inside the posterior predictive band.
 
     For each count, each spiral is observed as in :func:`extrapolation_rmse` (same ``seed``, same points).
@@ -86,13 +87,15 @@ def predictive_coverage(model: LatentODE, data: Spirals, counts=OBSERVED_COUNTS,
     likelihood's noise N(0, σ²) added: samples of the posterior predictive p(x | observations). The band
     is their central ``level`` interval, coordinate by coordinate. Returns ``{"coverage": …, "by_count":
     {n: …}}``: the fraction of the held-out noisy coordinates inside the band, pooled and per count. A
-    calibrated model covers about ``level``; an overconfident one much less.
+    calibrated model covers about ``level``; an overconfident one much less. ``obs_std`` replaces the
+    likelihood's σ in the band (:func:`~odeteach.latent.fit_observation_noise` gives the fitted one).
     """
     if not isinstance(model, LatentODE):
         raise TypeError(f"model must be a LatentODE; got {type(model).__name__}.")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1; got {level}.")
     n_samples = integer("n_samples", n_samples, minimum=10)
+    noise = model.obs_std if obs_std is None else positive_number("obs_std", obs_std)
     n_grid, t_all = data.t.shape[0], torch.cat([data.t, data.t_extrapolate])
     by_count = {}
     for n in counts:
@@ -101,22 +104,10 @@ def predictive_coverage(model: LatentODE, data: Spirals, counts=OBSERVED_COUNTS,
         times, x = observe(data, idx)
         _, samples = model.predict(times, x, t_all, n_samples=n_samples, generator=gen)
         future = samples[:, :, n_grid:]
-        predictive = future + model.obs_std * torch.randn(future.shape, generator=gen, dtype=future.dtype)
+        predictive = future + noise * torch.randn(future.shape, generator=gen, dtype=future.dtype)
         low, high = torch.quantile(predictive, torch.tensor([(1 - level) / 2, (1 + level) / 2]), dim=0)
         by_count[n] = float(((data.x_extrapolate >= low) & (data.x_extrapolate <= high)).float().mean())
     return {"coverage": sum(by_count.values()) / len(by_count), "by_count": by_count}
-
-
-def spirals_report(latent: LatentODE, rnn: RNNBaseline, data: Spirals) -> dict:
-    """Everything ``python -m odeteach.evaluate spirals`` prints, as plain numbers: Table 2 (random placement),
-    the 90% band's coverage, and the irregular-sampling table."""
-    table = rmse_table(latent, rnn, data)
-    coverage = predictive_coverage(latent, data)
-    return {**{name: {str(n): v for n, v in row.items()} for name, row in table.items()},
-            "coverage90": coverage["coverage"],
-            "coverage90_by_count": {str(n): v for n, v in coverage["by_count"].items()},
-            "irregular_sampling": {p: {name: {str(n): v for n, v in row.items()} for name, row in t.items()}
-                                   for p, t in placement_table(latent, rnn, data).items()}}
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,15 +253,17 @@ def describe_fan(rows: list) -> str:
             f"({easy['spread']:.3f} → {hard['spread']:.3f}): {verdict}")
 
 
-def describe_coverage(coverage: dict, level: float = 0.9, target=COVERAGE_TARGET) -> str:
-    """The sentence the lesson prints about :func:`predictive_coverage`'s numbers."""
+def describe_coverage(coverage: dict, level: float = 0.9, target=COVERAGE_TARGET, noise: str | None = None) -> str:
+    """The sentence the lesson prints about :func:`predictive_coverage`'s numbers (``noise``: which σ, if not the
+    likelihood's)."""
     low, high = target
     value = coverage["coverage"]
     by_count = ", ".join(f"{n}: {100 * v:.1f}%" for n, v in coverage["by_count"].items())
     verdict = ("within the 80–97% an honest band would reach" if low <= value <= high else
                "fewer than an honest band would: the band is too narrow" if value < low else
                "more than an honest band would: the band is too wide")
-    return (f"the {100 * level:.0f}% posterior predictive band covers {100 * value:.1f}% of the held-out "
+    band = f"the {100 * level:.0f}% posterior predictive band" + (f" with {noise}" if noise else "")
+    return (f"{band} covers {100 * value:.1f}% of the held-out "
             f"extrapolation coordinates ({by_count} observed points), {verdict}")
 
 
