@@ -78,7 +78,7 @@ class TrainLog:
 def fit(model: torch.nn.Module, loss_fn: Callable, iterations: int, *, lr: float, final_lr_fraction: float = 0.1,
         weight_decay: float = 0.0, desc: str = "training", progress: bool = True, log: TrainLog | None = None,
         on_step: Callable | None = None, postfix_every: int = 25, snapshot=None, snapshot_every: int = SNAPSHOT_EVERY,
-        generators: tuple = ()) -> TrainLog:
+        generators: tuple = (), settings: dict | None = None) -> TrainLog:
     """Minimise ``loss_fn(i)`` over ``iterations`` steps of Adam, the learning rate decaying (cosine) to ``lr * final_lr_fraction``.
 
     ``loss_fn(i)`` returns the loss tensor for iteration ``i``, or ``(loss, nfe)``. ``on_step(i, log)`` runs
@@ -90,13 +90,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable, iterations: int, *, lr: float
     ``generators``, the ``torch.Generator`` objects that ``loss_fn`` draws from) is written there. If the file
     exists when ``fit`` starts, the run continues from it and ends with the same weights, bit for bit, as
     a run never stopped; the file is removed when the run ends. ``loss_fn(i)`` must depend only on ``i``
-    and on that state (the course's batch sources are seeded by ``i``).
+    and on that state (the course's batch sources are seeded by ``i``). ``settings`` (plain values) names
+    whatever else makes the run what it is (e.g. a penalty's weights); a snapshot of other settings is refused.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations, eta_min=lr * final_lr_fraction)
     log = TrainLog() if log is None else log
     run = {"iterations": int(iterations), "lr": float(lr), "final_lr_fraction": float(final_lr_fraction),
            "weight_decay": float(weight_decay), "desc": desc}
+    if settings:
+        run["settings"] = dict(settings)
     start_at = 0
     if snapshot is not None:
         snapshot = Path(snapshot)

@@ -17,7 +17,7 @@ from odeteach.data.spirals import PLACEMENTS, observe, subsample  # noqa: E402
 from odeteach.latent.predictive import MAX_SAMPLES, SpiralPredictions, display_copies  # noqa: E402
 from odeteach.widgets.base import Explorer, slider_values  # noqa: E402
 from odeteach.widgets.latent import LatentSpiralExplorer  # noqa: E402
-from widget_support import redrawn_from_scratch  # noqa: E402
+from widget_support import IPYMPL, Browser, redrawn_from_scratch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -224,9 +224,8 @@ def test_the_true_spiral_is_drawn_once_per_spiral(explorer, monkeypatch):
 
 
 def test_the_browser_shows_the_figure_after_every_move_at_ratio_2(models, held_out):
-    """ipympl at device pixel ratio 2, the browser played as in test_widgets_base: after each move (a new
+    """ipympl at device pixel ratio 2, the browser played (widget_support.Browser): after each move (a new
     spiral, which makes a new layer, and moves that reuse it) the browser's picture is the figure."""
-    from test_widgets_base import IPYMPL, Browser
     previous, e = matplotlib.get_backend(), None
     plt.switch_backend(IPYMPL)
     try:

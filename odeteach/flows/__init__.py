@@ -21,7 +21,8 @@ flows`` retrains the shipped checkpoints ``odeteach/checkpoints/flows_<name>.pt`
 
 The package, read in order: :mod:`.field` (the network ``f``), :mod:`.cnf` (the trace estimators, the joint
 dynamics and :class:`CNF`), :mod:`.evaluation` (densities on a grid, the cost of a trace, the fit report),
-:mod:`.training` (:func:`train_cnf`, on :func:`odeteach.training.fit`) and :mod:`.checkpoints`; :mod:`.report` writes
+:mod:`.training` (:func:`train_cnf`, on :func:`odeteach.training.fit`), :mod:`.regularised` (Finlay et al.'s
+penalties on the dynamics, and what they buy) and :mod:`.checkpoints`; :mod:`.report` writes
 lesson 6's sentences about the shipped models from their measured numbers.
 """
 
@@ -34,6 +35,7 @@ from .evaluation import (ENTROPY_POINTS, GAP_TARGETS, N_TEST, TEST_SEED, FitRepo
 from .field import ConcatTimeMLP
 from .report import (describe_log_p_path, describe_nll_table, describe_support, describe_trace_study,
                      describe_tolerance_sweep, format_nll_table, meets_target, support_fraction)
+from .regularised import RegularisedCNFDynamics, compare_regularised, describe_regularised, regularised_log_prob
 from .training import TrainResult, train_cnf, training_seed
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "meets_target", "format_nll_table", "describe_nll_table", "support_fraction", "describe_support",
     "describe_log_p_path", "describe_tolerance_sweep", "describe_trace_study",
     "train_cnf", "TrainResult", "training_seed",
+    "RegularisedCNFDynamics", "regularised_log_prob", "compare_regularised", "describe_regularised",
     "save_checkpoint", "load_checkpoint", "pretrained", "train_checkpoints", "CHECKPOINT_DIR", "CHECKPOINT_ITERATIONS",
     "QUICK",
 ]

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import torch
 
 from ..data.densities import DENSITIES, sample as sample_density
+from ..regularisation import Regularisation
 from ..training import SNAPSHOT_EVERY, TrainLog, fit, seed_everything
 from ..validation import integer, positive_number
 from .cnf import CNF, check_estimator, check_points
+from .regularised import regularised_log_prob
 
 __all__ = ["TrainResult", "train_cnf", "training_seed"]
 
@@ -62,7 +64,7 @@ def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-
               hidden: int = 64, layers: int = 3, rtol: float = 1e-5, atol: float = 1e-5,
               estimator: str = "exact", noise: str = "gaussian", cnf: CNF | None = None,
               progress: bool = True, device=None, snapshot=None,
-              snapshot_every: int = SNAPSHOT_EVERY) -> TrainResult:
+              snapshot_every: int = SNAPSHOT_EVERY, regularisation=None) -> TrainResult:
     """Fit a CNF to ``data`` (a name in ``DENSITIES`` or an ``(N, 2)`` tensor) by maximum likelihood.
 
     Each iteration draws a fresh batch (a new sample of the named density, or a random subset of
@@ -72,10 +74,14 @@ def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-
     Hutchinson noise are drawn on the CPU and moved there, so a seed gives the same data on any device.
     ``snapshot`` (a path) makes the run resumable (see :func:`odeteach.training.fit`): stopped and started
     again with the same arguments, it continues where its last snapshot left it and ends with the same weights.
+    ``regularisation`` (a pair ``(λ_K, λ_J)`` or a :class:`~odeteach.regularisation.Regularisation`) adds
+    Finlay et al.'s kinetic-energy and Jacobian penalties to the loss (:mod:`odeteach.flows.regularised`); the
+    logged losses then include them.
     """
     iterations, batch = integer("iterations", iterations, minimum=1), integer("batch", batch, minimum=1)
     lr = positive_number("lr", lr)
     check_estimator(estimator, noise)
+    weights = Regularisation.of(regularisation)
     draw, generators = _batch_source(data, batch, seed)      # checks the data before anything is seeded
     seed_everything(seed)                       # torch's global generator draws the initial weights
     if cnf is None:
@@ -86,10 +92,15 @@ def train_cnf(data, *, iterations: int = 1000, batch: int = 256, lr: float = 3e-
 
     def negative_log_likelihood(i):
         x = draw(i).to(cnf.device)
+        if weights:
+            log_p, kinetic, jacobian, nfe = regularised_log_prob(cnf, x, estimator=estimator, noise=noise,
+                                                                 generator=noise_generator)
+            return -log_p.mean() + weights.kinetic * kinetic.mean() + weights.jacobian * jacobian.mean(), nfe
         log_p, nfe = cnf.log_prob(x, estimator=estimator, noise=noise, generator=noise_generator, return_nfe=True)
         return -log_p.mean(), nfe
 
     log = fit(cnf, negative_log_likelihood, iterations, lr=lr, final_lr_fraction=FINAL_LR_FRACTION,
               desc="CNF training", progress=progress, snapshot=snapshot, snapshot_every=snapshot_every,
-              generators=(*generators, noise_generator))
+              generators=(*generators, noise_generator),
+              settings={"regularisation": weights.as_list()} if weights else None)
     return TrainResult(cnf, log)

@@ -258,7 +258,6 @@ class DriftExplorer(Explorer):
         self.limits = {name: self._system_limits(pts) for name, pts in self.studies.items()}
         self._set_limits(self.system.value)
         self.fig.tight_layout()
-        self._scenes, self._prewarming = {}, False
         self._animate(self.fwd_line, self.back_line, self.start_dot, self.drift_line)
         self._finish([self.drift, self.gradient])
 
@@ -274,6 +273,7 @@ class DriftExplorer(Explorer):
                 _padded(d_lo, d_hi, log=True))
 
     def _set_limits(self, system):
+        self._limits_of = system
         px, py, dx, dy = self.limits[system]
         for ax in (self.ax_path, self.ax_drift):
             ax.set_autoscale_on(False)
@@ -282,44 +282,16 @@ class DriftExplorer(Explorer):
         self.ax_drift.set_xlim(dx)
         self.ax_drift.set_ylim(dy)
 
-    # One cached background per system. The base class keeps the background of the limits drawn last;
-    # here every full draw also renders the other systems' backgrounds (once per canvas size), so a
-    # switch of system finds its background ready and blits instead of redrawing every tick label.
-    def _redraw(self):
-        key = self._figure_key()
-        if key != self._background_key and key in self._scenes:
-            self._background, self._background_key = self._scenes[key], key
-        super()._redraw()
+    # Each system is a view (Explorer._views): its own limits, its background rendered at every full draw, so a
+    # switch of system blits instead of redrawing every tick label.
+    def _views(self):
+        return tuple(self.studies)
 
-    def _on_draw(self, event):
-        if self._prewarming:   # a background rendered by _render_scenes, not a draw of the canvas
-            return
-        super()._on_draw(event)
-        if self.fig.canvas.is_saving() or self._background is None:   # savefig draws at its own size
-            return
-        size = self._background_key[:2]
-        self._scenes = {k: v for k, v in self._scenes.items() if k[:2] == size}   # drop other canvas sizes
-        self._scenes[self._background_key] = self._background
-        self._render_scenes()
+    def _view(self):
+        return self._limits_of
 
-    def _render_scenes(self):
-        canvas, shown = self.fig.canvas, self.system.value
-        renderer = canvas.get_renderer()
-        self._prewarming = True
-        try:
-            for name in self.studies:
-                self._set_limits(name)
-                key = self._figure_key()
-                if key in self._scenes:
-                    continue
-                renderer.clear()
-                self.fig.draw(renderer)   # animated artists are skipped, as in a full draw
-                self._scenes[key] = canvas.copy_from_bbox(self.fig.bbox)
-        finally:
-            self._prewarming = False
-            self._set_limits(shown)
-        canvas.restore_region(self._background)   # the picture of the shown system again
-        self._draw_dynamic()
+    def _set_view(self, system):
+        self._set_limits(system)
 
     @property
     def point(self) -> DriftPoint:

@@ -139,6 +139,11 @@ class Explorer:
     full redraw with ``draw_idle`` instead, which refreshes the background. Without
     ``_animate`` every update is a full ``draw_idle``.
 
+    Views (opt-in): an explorer whose axes take one of a few fixed looks (one set of limits per system, a log
+    or a linear cost axis) lists them in ``_views()``, says which look the axes have now in ``_view()`` and how
+    to give them one in ``_set_view(view)``. Each full draw then also renders every other view's background once per canvas size,
+    so that switching views blits instead of laying out every tick label again.
+
     With ipympl, each redraw ends in a PNG frame for the browser, which at a device pixel ratio of 2 cost
     more than everything else in an update. ``_finish`` therefore installs :func:`odeteach.widgets.frames.diff_image`
     on the canvas (:func:`odeteach.widgets.frames.install`): the same frames, cropped to the last changed
@@ -165,6 +170,7 @@ class Explorer:
         frames.install(self.fig.canvas)   # cheaper browser frames (ipympl); a no-op for other canvases
         self._background = None
         self._background_key = None
+        self._scenes, self._prewarming = {}, False   # one background per view and canvas size (see _views)
         self.full_draws = 0      # full redraws of the figure so far (for tests and the benchmark)
         self.blits = 0           # updates drawn by blitting
         if self._dynamic:
@@ -183,19 +189,52 @@ class Explorer:
         self.update()
 
     def _figure_key(self):
-        """What the cached background depends on: the canvas size and every axis's limits."""
+        """What the cached background depends on: the canvas size, every axis's limits and the view."""
         return (self.fig.canvas.get_width_height(physical=True), self.fig.dpi,
-                tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.fig.axes))
+                tuple((ax.get_xlim(), ax.get_ylim()) for ax in self.fig.axes), self._view())
+
+    # The views of an explorer whose axes take one of a few fixed looks; none by default.
+    def _views(self):
+        return ()
+
+    def _view(self):
+        return None
+
+    def _set_view(self, view):  # pragma: no cover - only explorers with views call it
+        raise NotImplementedError
 
     def _on_draw(self, event):
-        """After a full draw (which skips animated artists): keep the background, draw the artists."""
+        """After a full draw (which skips animated artists): keep the background, draw the artists;
+        with views, render the other views' backgrounds too."""
         canvas = self.fig.canvas
-        if canvas.is_saving():   # savefig draws the animated artists itself, at its own size
+        if canvas.is_saving() or self._prewarming:   # savefig draws the animated artists itself, at its own size
             return
         self.full_draws += 1
         self._background = canvas.copy_from_bbox(self.fig.bbox)
         self._background_key = self._figure_key()
+        if self._views():
+            self._render_views()
         self._draw_dynamic()
+
+    def _render_views(self):
+        """Render each view's background that this canvas size lacks, then put the shown view's picture back."""
+        canvas, shown, size = self.fig.canvas, self._view(), self._background_key[:2]
+        self._scenes = {k: v for k, v in self._scenes.items() if k[:2] == size}   # drop other canvas sizes
+        self._scenes[self._background_key] = self._background
+        renderer = canvas.get_renderer()
+        self._prewarming = True
+        try:
+            for view in self._views():
+                self._set_view(view)
+                key = self._figure_key()
+                if key not in self._scenes:
+                    renderer.clear()
+                    self.fig.draw(renderer)   # animated artists are skipped, as in a full draw
+                    self._scenes[key] = canvas.copy_from_bbox(self.fig.bbox)
+        finally:
+            self._prewarming = False
+            self._set_view(shown)
+        canvas.restore_region(self._background)   # the picture of the shown view again
 
     def _draw_dynamic(self):
         for artist in self._dynamic:
@@ -213,7 +252,10 @@ class Explorer:
     def _redraw(self):
         """Blit the changed artists when the background is still valid, else ask for a full redraw."""
         canvas = self.fig.canvas
-        if self._dynamic and self._background is not None and self._figure_key() == self._background_key:
+        key = self._figure_key()
+        if key != self._background_key and key in self._scenes:   # another view, rendered before
+            self._background, self._background_key = self._scenes[key], key
+        if self._dynamic and self._background is not None and key == self._background_key:
             canvas.restore_region(self._background)
             self._draw_dynamic()
             canvas.blit(self._blit_region())

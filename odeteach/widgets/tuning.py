@@ -137,7 +137,6 @@ class TuningExplorer(Explorer):
         self.controls = (("model",) if others else ()) + ("cost", "min_accuracy", "max_ms", "max_nfe")
         self.readout = widgets.HTML()
         self._draw_plane(usable, lo, hi)
-        self._scenes, self._prewarming = {}, False
         self._finish([self.readout])
 
     # ------------------------------------------------------------------ the figure, made once
@@ -194,40 +193,16 @@ class TuningExplorer(Explorer):
         self._plane_cost = cost
 
     # ------------------------------------------------------------------ one background per cost
-    # The x axis changes with the cost. Like DriftExplorer, each full draw also renders the other cost's
-    # background, so that switching the cost blits instead of laying out every tick label again.
-    def _figure_key(self):
-        return super()._figure_key() + (self._plane_cost,)
+    # The x axis changes with the cost (log or linear, its own limits): each cost is a view (Explorer._views),
+    # so that switching the cost blits instead of laying out every tick label again.
+    def _views(self):
+        return tuple(COST_LABELS)
 
-    def _redraw(self):
-        key = self._figure_key()
-        if key != self._background_key and key in self._scenes:
-            self._background, self._background_key = self._scenes[key], key
-        super()._redraw()
+    def _view(self):
+        return self._plane_cost
 
-    def _on_draw(self, event):
-        if self._prewarming:   # a background rendered by _render_scenes, not a draw of the canvas
-            return
-        super()._on_draw(event)
-        if self.fig.canvas.is_saving() or self._background is None:
-            return
-        size = self._background_key[:2]
-        self._scenes = {k: v for k, v in self._scenes.items() if k[:2] == size}   # drop other canvas sizes
-        self._scenes[self._background_key] = self._background
-        canvas, shown = self.fig.canvas, self._plane_cost
-        self._prewarming = True
-        try:
-            for cost in COST_LABELS:
-                self._set_plane(cost)
-                if self._figure_key() not in self._scenes:
-                    canvas.get_renderer().clear()
-                    self.fig.draw(canvas.get_renderer())   # animated artists are skipped, as in a full draw
-                    self._scenes[self._figure_key()] = canvas.copy_from_bbox(self.fig.bbox)
-        finally:
-            self._prewarming = False
-            self._set_plane(shown)
-        canvas.restore_region(self._background)   # the picture of the shown cost again
-        self._draw_dynamic()
+    def _set_view(self, cost):
+        self._set_plane(cost)
 
     # ------------------------------------------------------------------ a move
     @property
