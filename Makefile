@@ -29,9 +29,10 @@ lab: install
 	$(BIN)/jupyter lab notebooks/
 
 # One torch thread per process: the suite runs small problems, with a kernel, a server and a browser
-# side by side on the machine; extra threads only spin.
+# side by side on the machine; extra threads only spin. Instead, one pytest worker per core (pytest-xdist):
+# each test file, and each notebook with all its cells in order (nbval), runs whole on one worker.
 test: install browser
-	ODETEACH_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	ODETEACH_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n auto --dist loadfile --durations=15
 
 figures: install
 	$(BIN)/python -m odeteach.figures

@@ -160,3 +160,16 @@ def test_unregularised_loss_is_unchanged():
     x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
     loss = F.cross_entropy(model(x), y)
     assert model.ode_block.penalty is None and torch.isfinite(loss)
+
+
+def test_regularised_backprop_counts_one_vjp_per_evaluation_in_the_backward_pass():
+    """Training with the penalty under backprop: nfe_backward counts the backward pass's VJPs through f (one per
+    evaluation the loss depends on: all of RK4's), not the penalty's own VJPs taken during the forward solve."""
+    torch.manual_seed(0)
+    model = make_model("odenet", channels=8, regularisation=(0.1, 0.1), method="rk4", step_size=0.25)
+    model.train()
+    out = model(torch.rand(3, 1, 8, 8))
+    block = model.ode_block
+    assert block.nfe_forward == 16 and block.nfe_backward == 0          # nothing counted before backward
+    (F.cross_entropy(out, torch.tensor([0, 1, 2])) + block.penalty).backward()
+    assert block.nfe_backward == 16

@@ -199,11 +199,15 @@ class ODEBlock(nn.Module):
         dynamics = RegularisedDynamics(self.func, torch.randn_like(h0))
         zero = h0.new_zeros(h0.shape[0])
         state = (h0, zero, zero.clone())
-        self.func.count_vjp = False
         if self.adjoint:
+            self.func.count_vjp = False
             hs, kinetic, jacobian = odeint_adjoint(dynamics, state, t, **kwargs)
         else:
+            # Count the backward pass's VJPs through f's outputs, not the penalty's own VJPs during this solve.
+            self.func.count_vjp = True
             hs, kinetic, jacobian = solve(dynamics, state, t, **kwargs).ys
+            self.func.count_vjp = False
+            self._vjp_at_forward_start = self.func.vjp
         weights = self.regularisation
         self.penalty = weights.kinetic * kinetic[-1].mean() + weights.jacobian * jacobian[-1].mean()
         return hs[-1]
