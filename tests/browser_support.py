@@ -708,6 +708,13 @@ class Dashboard:
         got = [e["t"] for e in self.timeline if e.get("method") == "update_states"]
         return round(got[0] - sent[0], 3) if sent and got else None
 
+    def kernel_info_seconds(self) -> float | None:
+        """Seconds from the page's ``kernel_info_request`` to its reply: the manager asks for the widgets' states
+        only after it, so this wait and :meth:`states_reply_seconds` together count against the views' 2 s."""
+        sent = [e["t"] for e in self.timeline if e.get("type") == "kernel_info_request"]
+        got = [e["t"] for e in self.timeline if e.get("type") == "kernel_info_reply"]
+        return round(got[0] - sent[0], 3) if sent and got else None
+
     def widget_models(self) -> dict:
         """What the page knew of the widgets the lesson displayed, to tell why a view shows "model not found".
 
@@ -736,6 +743,7 @@ class Dashboard:
             "models_learned": len(self.known_models),
             "per_model_requests": sum(e.get("method") == "request_state" for e in self.timeline),
             "states_reply_s": self.states_reply_seconds(),
+            "kernel_info_s": self.kernel_info_seconds(),
             "not_found_views": views,
             "never_learned": [o for o in outputs if not o["page_learned"]],
             "outputs_in_those_cells": [o for o in outputs if o["cell"] in {v["cell"] for v in views}],

@@ -280,7 +280,8 @@ def _explain_missing_models(models: dict) -> str:
         return ""
     lines = [f"\nwidget models: {models['widget_outputs']} widget outputs on the page, {models['models_learned']} "
              f"models learned from the kernel ({models['per_model_requests']} per-model request_state); "
-             f"the kernel answered request_states in {models['states_reply_s']} s (views wait 2 s for a model)"]
+             f"the kernel answered kernel_info in {models.get('kernel_info_s')} s, then request_states in "
+             f"{models['states_reply_s']} s (views wait 2 s for a model)"]
     for output in models["never_learned"]:
         lines.append(f"  cell {output['cell']}: {output['text']!r} (model {output['model_id']}) was displayed, "
                      f"then closed in the kernel before the page asked for the widgets' state")
