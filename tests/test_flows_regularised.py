@@ -86,7 +86,11 @@ def test_describe_regularised_reads_the_numbers_both_ways():
                                      "eval_nfe": ev}
     base = {"data": "two_moons", "iterations": 600, "regularisation": [0.01, 0.01]}
     cheaper = describe_regularised({**base, "plain": row(2.50, 60, 0.4, 62), "regularised": row(2.51, 30, 0.25, 32)})
-    assert "0.50× the plain run's forward NFE" in cheaper and "the same test NLL" in cheaper and "0.62×" in cheaper
+    assert "0.50× the plain run's forward NFE" in cheaper and "the same test NLL" in cheaper
+    assert "0.62× its time per iteration" in cheaper
+    with_cpu = describe_regularised({**base, "plain": {**row(2.50, 60, 0.4, 62), "cpu_seconds_per_iteration": 0.2},
+                                     "regularised": {**row(2.51, 30, 0.25, 32), "cpu_seconds_per_iteration": 0.3}})
+    assert "1.50× its CPU time per iteration" in with_cpu
     worse = describe_regularised({**base, "plain": row(2.50, 60, 0.4, 62), "regularised": row(2.60, 66, 0.5, 70)})
     assert "1.10×" in worse and "0.100 nats worse" in worse
     assert "better" in describe_regularised({**base, "plain": row(2.60, 60, 0.4, 62), "regularised": row(2.50, 60, 0.4, 62)})
@@ -98,6 +102,7 @@ def test_compare_regularised_trains_both_on_the_same_batches():
     assert set(study) == {"plain", "regularised", "regularisation", "iterations", "data"}
     for row in (study["plain"], study["regularised"]):
         assert row["nfe_first"] > 0 and row["seconds_per_iteration"] > 0 and row["test_nll"] > 0
+        assert 0 < row["cpu_seconds_per_iteration"]
     assert study["plain"]["test_nll"] != study["regularised"]["test_nll"]
     with pytest.raises(ValueError, match="λ_K > 0 or λ_J > 0"):
         compare_regularised("two_moons", iterations=2, regularisation=(0, 0))
