@@ -221,3 +221,17 @@ def test_readme_lesson6_table_is_what_the_command_prints(shipped):
         line = next((ln for ln in text.splitlines() if ln.startswith(f"| {LABELS[name]} |")), None)
         assert line is not None, name
         assert line.startswith("| " + " | ".join(cells) + " | " + iterations), (line, cells)
+    prose = " ".join(text.split())
+    assert ("All three meet their targets, by both measures." in prose) == all(
+        row["gap"] <= row["target"] and row["paired_gap"] <= row["target"] for row in table.values())
+    for name in ("rings", "checkerboard"):                    # "Rings, 6,000 iterations: 6,164 s; ..."
+        meta = shipped[name][1]
+        assert f"{meta['iterations']:,} iterations: {meta['seconds']:,.0f} s" in prose
+    shares = {}                                              # the lesson's samples-on-the-shape cell, again
+    for name in ("rings", "checkerboard"):
+        with torch.no_grad():
+            model = pretrained(name).sample(1000, seed=2, with_log_p=False).zs[-1]
+        shares[name] = [flows.support_fraction(name, x) for x in (sample_density(name, 1000, seed=1), model)]
+    (rings_data, rings_model), (board_data, board_model) = shares["rings"], shares["checkerboard"]
+    assert f"now {rings_model:.0%} of its samples are, against the data's {rings_data:.0%}" in prose
+    assert f"now {1 - board_model:.0%} land there ({board_model:.0%} on dark squares, against the data's {board_data:.0%})" in prose
