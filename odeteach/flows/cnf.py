@@ -85,19 +85,21 @@ class CNFDynamics:
         self.evals = 0
 
     def __call__(self, t, state):
-        z, _ = state
+        z = state[0]
         self.evals += 1
         keep_graph = torch.is_grad_enabled()
         with torch.enable_grad():
             if not z.requires_grad:
                 z = z.detach().requires_grad_(True)
-            f = self.field(t, z)
-            if self.estimator == "exact":
-                trace = exact_trace(f, z, create_graph=keep_graph)
-            else:
-                trace = hutchinson_trace(f, z, self.e, create_graph=keep_graph)
-        if not keep_graph:
-            f, trace = f.detach(), trace.detach()
+            rates = self._rates(self.field(t, z), z, keep_graph)
+        return rates if keep_graph else tuple(rate.detach() for rate in rates)
+
+    def _rates(self, f, z, keep_graph):
+        """The state's derivatives from ``f = field(t, z)``: ``(f, −tr ∂f/∂z)`` (subclasses add more)."""
+        if self.estimator == "exact":
+            trace = exact_trace(f, z, create_graph=keep_graph)
+        else:
+            trace = hutchinson_trace(f, z, self.e, create_graph=keep_graph)
         return f, -trace
 
 

@@ -25,6 +25,7 @@ import torch
 from ..integrate import solve
 from ..regularisation import Regularisation
 from .cnf import CNF, CNFDynamics, base_log_prob, check_estimator, check_points, draw_noise
+from .evaluation import test_points
 
 __all__ = ["RegularisedCNFDynamics", "regularised_log_prob", "compare_regularised", "describe_regularised"]
 
@@ -36,27 +37,18 @@ class RegularisedCNFDynamics(CNFDynamics):
     with Hutchinson's it is ``‖εᵀ ∂f/∂z‖² / D``, unbiased for ``‖∂f/∂z‖²_F / D``.
     """
 
-    def __call__(self, t, state):
-        z = state[0]
-        self.evals += 1
-        keep_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            if not z.requires_grad:
-                z = z.detach().requires_grad_(True)
-            f = self.field(t, z)
-            dim = f.shape[-1]
-            if self.estimator == "exact":
-                rows = [torch.autograd.grad(f[..., i].sum(), z, create_graph=keep_graph, retain_graph=True)[0]
-                        for i in range(dim)]
-                trace = sum(row[..., i] for i, row in enumerate(rows))
-                frobenius = sum(row.pow(2).sum(-1) for row in rows)
-            else:
-                vjp = torch.autograd.grad((f * self.e).sum(), z, create_graph=keep_graph, retain_graph=True)[0]
-                trace = (vjp * self.e).sum(-1)
-                frobenius = vjp.pow(2).sum(-1)
-        kinetic, jacobian = f.pow(2).mean(-1), frobenius / dim
-        out = (f, -trace, kinetic, jacobian)
-        return out if keep_graph else tuple(part.detach() for part in out)
+    def _rates(self, f, z, keep_graph):
+        dim = f.shape[-1]
+        if self.estimator == "exact":
+            rows = [torch.autograd.grad(f[..., i].sum(), z, create_graph=keep_graph, retain_graph=True)[0]
+                    for i in range(dim)]
+            trace = sum(row[..., i] for i, row in enumerate(rows))
+            frobenius = sum(row.pow(2).sum(-1) for row in rows)
+        else:
+            vjp = torch.autograd.grad((f * self.e).sum(), z, create_graph=keep_graph, retain_graph=True)[0]
+            trace = (vjp * self.e).sum(-1)
+            frobenius = vjp.pow(2).sum(-1)
+        return f, -trace, f.pow(2).mean(-1), frobenius / dim
 
 
 def regularised_log_prob(cnf: CNF, x: torch.Tensor, *, estimator: str = "exact", noise: str = "gaussian",
@@ -86,8 +78,7 @@ def compare_regularised(data: str, *, iterations: int, regularisation=(0.01, 0.0
     last iteration), ``nfe_mean`` (over the run), ``seconds_per_iteration`` (wall), ``cpu_seconds_per_iteration``
     (this process's CPU time: the fairer measure on a shared machine) and ``eval_nfe`` (the test solve's).
     """
-    from .evaluation import test_points
-    from .training import train_cnf
+    from .training import train_cnf   # here: .training imports this module
     weights = Regularisation.of(regularisation)
     if not weights:
         raise ValueError("regularisation must have λ_K > 0 or λ_J > 0 to compare anything; e.g. (0.01, 0.01).")

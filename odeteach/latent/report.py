@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from ..data.spirals import Spirals, observe, subsample
+from ..data.spirals import OBSERVED_COUNTS, Spirals, observe, subsample
 from ..validation import integer
-from ..data.spirals import OBSERVED_COUNTS
 from .baseline import RNNBaseline
 from .evaluation import COVERAGE_TARGET, describe_coverage, placement_table, predictive_coverage, rmse_table
 from .model import LatentODE
