@@ -31,8 +31,8 @@ lab: install
 # One torch thread per process: the suite runs small problems, with a kernel, a server and a browser
 # side by side on the machine; extra threads only spin. Instead, one pytest worker per core (pytest-xdist):
 # each test file, and each notebook with all its cells in order (nbval), runs whole on one worker. The browser
-# tests run last, on their own: a page's widget views wait only 2 s for their models (jupyterlab_widgets), and
-# a second worker loading the cores stretches the kernel's replies towards that limit (benchmarks/README.md).
+# tests run last, on their own, so that their page loads and slider moves do not share the cores with a second
+# worker (a slow page is not a failing one: pyproject.toml pins the widget front end that waits for its models).
 test: install browser
 	ODETEACH_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n auto --dist loadfile --durations=15 --ignore=tests/test_browser.py
 	ODETEACH_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/test_browser.py -p no:cacheprovider --durations=5

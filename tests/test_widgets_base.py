@@ -48,6 +48,67 @@ class Dot(Explorer):
         self.readout.value = f"x = <b>{x:.1f}</b>"
 
 
+class TwoViews(Dot):
+    """Dot with two looks of its right axes (limits 0–1 or 0–2), the second rendered unseen at the first draw."""
+
+    controls = ("x", "wide")
+
+    def __init__(self):
+        self.wide = widgets.Checkbox(value=False)
+        super().__init__()
+
+    def _views(self):
+        return (False, True)
+
+    def _view(self):
+        return self.ax_right.get_xlim()[1] == 2
+
+    def _set_view(self, wide):
+        self.ax_right.set_xlim(0, 2 if wide else 1)
+        self.ax_right.set_ylim(0, 2 if wide else 1)
+
+    def _update(self):
+        self._set_view(self.wide.value)
+        super()._update()
+
+
+@pytest.fixture
+def notebook_ipympl(ipympl_backend):
+    """ipympl as ``%matplotlib widget`` leaves it: interactive, so a stale figure asks the page for a draw."""
+    was = matplotlib.is_interactive()
+    matplotlib.interactive(True)
+    yield
+    matplotlib.interactive(was)
+
+
+def test_rendering_the_other_views_asks_the_page_for_no_draw(notebook_ipympl):
+    """The first full draw renders every view's background (changing the axes and putting them back). That must
+    not leave the figure asking for another draw: in lessons 3 and 7 it did, and the page and the kernel redrew the
+    figure every 60 ms for as long as the page was open."""
+    e = TwoViews()
+    browser = Browser(e.fig.canvas)                      # answers draw requests; fails on a redraw loop
+    assert e.full_draws == 1 and len(e._scenes) == 2 and browser.shows_the_figure()
+    e.wide.value = True                                  # the other view: blitted from its background
+    browser.answer()
+    e.x.value = 1.5
+    browser.answer()
+    assert e.full_draws == 1 and e.blits == 2 and browser.shows_the_figure()
+
+
+def test_a_change_of_limits_still_asks_for_a_draw(notebook_ipympl):
+    """Holding the stale callback off while the views render must not stop the figure asking for a redraw when
+    its axes really change (the test above would pass if no stale figure ever asked for one)."""
+    e = TwoViews()
+    browser = Browser(e.fig.canvas)
+    browser.post_execute()
+    assert not browser.draw_requested                    # after the first draw, nothing to draw again ...
+    e.ax_left.set_xlim(0, 3)                             # ... until the axes change (not a view: a full draw)
+    browser.post_execute()
+    assert browser.draw_requested
+    browser.answer()
+    assert e.full_draws == 2 and browser.shows_the_figure()
+
+
 @pytest.fixture
 def ipympl_backend():
     previous = matplotlib.get_backend()

@@ -3,6 +3,7 @@ and :class:`Browser`, which plays ipympl's front end."""
 
 import io
 
+import matplotlib
 import numpy as np
 from PIL import Image
 
@@ -57,11 +58,24 @@ class Browser:
 
     def message(self, kind, **content):
         self.canvas._handle_message(self.canvas, {"type": kind, **content}, [])
+        self.post_execute()   # ipykernel runs IPython's post_execute hooks after every comm message
 
-    def answer(self):
-        while self.draw_requested:
+    def post_execute(self):
+        """pyplot's post_execute hook (in interactive mode, as %matplotlib widget leaves it): a stale figure asks
+        the page for a draw. ipykernel runs it after every cell and every comm message."""
+        if matplotlib.is_interactive() and self.canvas.figure.stale:
+            self.canvas.draw_idle()
+
+    def answer(self, max_rounds=10):
+        """Answer draw requests as the page does, until the kernel asks for no more; a figure still asking
+        after ``max_rounds`` full draws is in a redraw loop, which in a browser never ends."""
+        for _ in range(max_rounds):
+            if not self.draw_requested:
+                return
             self.draw_requested = False
             self.message("draw")
+        if self.draw_requested:
+            raise AssertionError(f"the figure still asks for a draw after {max_rounds} full draws: a redraw loop")
 
     def receive(self, png, mode):
         image = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))

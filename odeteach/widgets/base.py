@@ -222,6 +222,13 @@ class Explorer:
         self._scenes = {k: v for k, v in self._scenes.items() if k[:2] == size}   # drop other canvas sizes
         self._scenes[self._background_key] = self._background
         renderer = canvas.get_renderer()
+        # Changing a view marks the figure stale, and a stale figure asks for a draw: in a kernel, IPython's
+        # post_execute hook (which ipykernel runs after every comm message, a browser's "draw" included) calls
+        # draw_idle on it; in a plain interpreter, pyplot's stale callback does. With ipympl that is a "draw"
+        # request to the browser, which asks back for a full draw, which lands here again: the figure was redrawn
+        # every 60 ms for as long as the page was open. The shown view is put back as it was drawn, so the canvas
+        # shows the figure as it is: the callback is held off meanwhile, and the figure is not stale after.
+        stale_callback, self.fig.stale_callback = self.fig.stale_callback, None
         self._prewarming = True
         try:
             for view in self._views():
@@ -234,6 +241,8 @@ class Explorer:
         finally:
             self._prewarming = False
             self._set_view(shown)
+            self.fig.stale_callback = stale_callback
+            self.fig.stale = False
         canvas.restore_region(self._background)   # the picture of the shown view again
 
     def _draw_dynamic(self):
