@@ -279,12 +279,14 @@ def test_cuda_matches_cpu():
 # --- lesson 3's explorers, studies and exercise checks ------------------------------------------
 
 import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
 
 matplotlib.use("Agg")
 
 from odeteach.exercises import lesson03  # noqa: E402
 from odeteach.problems import van_der_pol  # noqa: E402
-from odeteach.adjoint_studies import MLPField, drift_study, memory_study  # noqa: E402
+from odeteach import solve  # noqa: E402
+from odeteach.adjoint_studies import MLPField, drift_study, lorenz, memory_study  # noqa: E402
 from odeteach.widgets.adjoint import DriftExplorer, MemoryExplorer, NFEExplorer  # noqa: E402
 
 
@@ -449,3 +451,38 @@ def test_check_memory_prediction_needs_a_prediction_not_a_measurement():
         assert lesson03.saved_by_backprop(method, n, b, w) == _memory_solution(method, n, b, w)
     with pytest.raises(ValueError, match="method must be one of"):
         lesson03.saved_by_backprop("dopri5", 3, 2, 2)
+
+
+def test_drift_backprop_differentiates_the_forward_solve_itself():
+    """drift_study takes backprop's dL/dz0 from its forward solve on the plot's grid. That solve takes the same steps
+    as one on [0, T] alone (outputs inside a step are interpolated), so the trajectory, the NFE and the gradient are
+    bit for bit those of the two separate solves the study used to run."""
+    for problem, T in ((van_der_pol(1.0), 4.0), (lorenz, 0.5)):
+        (p,) = drift_study(problem, (T,), n_points=50)
+        ts = torch.linspace(0.0, T, 50, dtype=F64)
+        fwd = solve(problem, problem.initial(), ts, rtol=1e-6, atol=1e-6)
+        assert np.array_equal(p.forward, fwd.ys.numpy()) and p.forward_nfe == fwd.stats.nfe
+        z0 = problem.initial().requires_grad_(True)
+        odeint(problem, z0, ts[[0, -1]], rtol=1e-6, atol=1e-6)[-1].sum().backward()
+        assert np.array_equal(p.grad_backprop, z0.grad.numpy())
+
+
+def test_drift_systems_compute_the_textbook_formulas_bit_for_bit():
+    """The two systems' right-hand sides are written for speed (unbind, torch.rsub): the same floating-point operations
+    as the formulas with indexing, so the same numbers, and the same gradients."""
+    def vdp_textbook(y, mu=1.0):
+        y1, y2 = y[..., 0], y[..., 1]
+        return torch.stack((y2, mu * (1 - y1 * y1) * y2 - y1), dim=-1)
+
+    def lorenz_textbook(y, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
+        x, yy, z = y[..., 0], y[..., 1], y[..., 2]
+        return torch.stack((sigma * (yy - x), x * (rho - z) - yy, x * yy - beta * z), dim=-1)
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.tensor(0.0, dtype=F64)
+    for problem, textbook, dim in ((van_der_pol(1.0), vdp_textbook, 2), (lorenz, lorenz_textbook, 3)):
+        y = (torch.randn(5, dim, generator=g, dtype=F64) * 10).requires_grad_(True)
+        ours, theirs = problem(t, y), textbook(y)
+        assert torch.equal(ours, theirs)
+        v = torch.randn(5, dim, generator=g, dtype=F64)
+        assert torch.equal(torch.autograd.grad(ours, y, v)[0], torch.autograd.grad(theirs, y, v)[0])

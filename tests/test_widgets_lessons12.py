@@ -297,3 +297,17 @@ def test_tolerance_explorer_h_axis_holds_every_step(tol_explorer):
             lo, hi = e.ax_h.get_ylim()
             h = np.concatenate([e.h_line.get_ydata(), e.h_rej.get_offsets()[:, 1]])
             assert lo <= h.min() and h.max() <= hi, (method, tol)
+
+
+def test_tolerance_slider_positions_are_the_work_precision_runs(tol_explorer):
+    """The slider moves by decades, as the diagram's adaptive runs do: at every position the star sits on one of the
+    diagram's points. The runs the slider shows are the diagram's, so ``precompute`` adds no solve to the build."""
+    e = tol_explorer
+    for method in e.methods:
+        e.method.value = method
+        rows = {tuple(row) for row in e.work_precision[method]}
+        for tol in slider_values(e.tolerance):
+            e.tolerance.value = tol
+            x, y = e.wp_point.get_data()
+            assert (x[0], y[0]) in rows, (method, tol)
+    assert len(slider_values(e.tolerance)) == len(e.work_precision["dopri5"]) == 6     # 1e-7 … 1e-2
