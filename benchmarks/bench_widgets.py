@@ -232,7 +232,7 @@ EXPLORERS = [
 ]
 
 # A Button (lesson 5's ``resample``) has no values: its sweep is this many clicks.
-BUTTON_CLICKS = 10
+BUTTON_CLICKS = 30   # 10 gave medians that swung with a single burst of load
 
 
 def _build(factory, cold: bool):

@@ -4,8 +4,8 @@ Used by ``tests/test_browser.py``. Nothing here knows about a particular lesson:
 explorers by the course's widget convention (ipywidgets sliders, ``HTML``/``Label`` readouts and
 an ipympl canvas displayed together in one cell's output) and reports what it saw:
 
-* :class:`VoilaServer` starts ``voila --no-browser --port=P --Voila.ip=127.0.0.1 NOTEBOOK`` on a
-  free loopback port, waits until it answers, and always stops it and the kernels it started.
+* :class:`VoilaServer` (from :mod:`voila_support`) starts ``voila --no-browser --port=P --Voila.ip=127.0.0.1
+  NOTEBOOK`` on a free loopback port, waits until it answers, and always stops it and the kernels it started.
 * :class:`Dashboard` opens the page in Chromium, waits for the widgets and figures to render,
   moves sliders with the keyboard and the mouse, and records every error a student could meet:
   error or stderr outputs on the page, error messages the kernel sends while a slider moves
@@ -20,16 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,366 +49,23 @@ def chromium_executable() -> str | None:
     return shutil.which("chromium")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# --------------------------------------------------------------------------------------------
-# The server
-# --------------------------------------------------------------------------------------------
-
-def _descendants(pid: int) -> list[int]:
-    """Process ids below ``pid`` (children, grandchildren …), read from /proc."""
-    parent_of = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces; ppid is the 2nd field after it.
-        fields = stat[stat.rfind(")") + 2:].split()
-        parent_of[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        children = [child for child, parent in parent_of.items() if parent == current]
-        found.extend(children)
-        frontier.extend(children)
-    return found
-
-
-def _signal_all(pids, sig) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rfind(")") + 2:].split()[0] != "Z"
-
-
-class VoilaServer:
-    """``voila NOTEBOOK`` (or ``voila FOLDER``) on a free loopback port, as a context manager that always cleans up.
-
-    Serving one notebook is the lecture command; serving a folder lets one server run several
-    lessons, each page in a kernel of its own (:meth:`url_for`). ``env`` is added to this process's
-    environment for the server and its kernels (the tests pass ``ODETEACH_FAST=1``).
-    """
-
-    def __init__(self, notebook: Path, log_path: Path, env: dict | None = None, ready_timeout: float = 90.0):
-        self.notebook = Path(notebook).resolve()
-        self.folder = self.notebook if self.notebook.is_dir() else self.notebook.parent
-        self.log_path = Path(log_path)
-        self.env = {**os.environ, **(env or {})}
-        self.ready_timeout = ready_timeout
-        self.port: int | None = None
-        self.process: subprocess.Popen | None = None
-        self._log = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def url_for(self, notebook: Path) -> str:
-        """The dashboard's address: the root for a served notebook, ``/voila/render/NAME`` in a served folder."""
-        notebook = Path(notebook).resolve()
-        if notebook == self.notebook:
-            return self.url
-        return f"{self.url}voila/render/{notebook.relative_to(self.notebook).as_posix()}"
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable, "-m", "voila", "--no-browser", f"--port={self.port}", "--Voila.ip=127.0.0.1",
-            "--show_tracebacks=True", "." if self.notebook.is_dir() else self.notebook.name,
-        ]
-
-    def __enter__(self) -> "VoilaServer":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "w")
-        for attempt in range(3):  # a port taken between free_port() and voila's bind: try another
-            self.port = free_port()
-            self.process = subprocess.Popen(
-                self.command(), cwd=self.folder, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            try:
-                self._wait_ready()
-                return self
-            except _PortTaken:
-                self.stop()
-                self._log = open(self.log_path, "a")
-            except BaseException:
-                self.stop()
-                raise
-        raise RuntimeError(f"Voilà could not bind a free port in 3 tries; see {self.log_path}")
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def _wait_ready(self) -> None:
-        """Poll a static URL (not the notebook itself, which would start a kernel) until it answers."""
-        deadline = time.monotonic() + self.ready_timeout
-        probe = f"http://127.0.0.1:{self.port}/voila/static/"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = self.log()
-                if "Address already in use" in log or "is already in use" in log:
-                    raise _PortTaken()
-                raise RuntimeError(f"Voilà exited with code {self.process.returncode} before answering:\n{log[-3000:]}")
-            try:
-                urllib.request.urlopen(probe, timeout=2).close()
-                return
-            except urllib.error.HTTPError:
-                return  # any HTTP status means the server answers
-            except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout):
-                time.sleep(0.2)
-        raise RuntimeError(f"Voilà did not answer on {probe} within {self.ready_timeout:.0f} s:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """Stop the server and every process it started (its kernels), by their ids."""
-        process, self.process = self.process, None
-        if process is not None:
-            family = _descendants(process.pid)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
-            leftovers = [pid for pid in family if _alive(pid)]
-            _signal_all(leftovers, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while leftovers and time.monotonic() < deadline:
-                time.sleep(0.1)
-                leftovers = [pid for pid in leftovers if _alive(pid)]
-            _signal_all(leftovers, signal.SIGKILL)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-class _PortTaken(Exception):
-    pass
-
-
-# tornado's report of a kernel message it was still writing to a page's websocket when the browser closed that
-# page: the message is dropped with the page (jupyter_server then buffers the kernel's later messages for a
-# reconnect that never comes, "Discarding N buffered messages" at shutdown). Seen once, on 2026-12-02, after
-# lesson 3's page closed under load; not an error of the lesson or of the server's state.
-_CLOSED_PAGE_WRITE = re.compile(r"^future: <Task finished .*WebSocketProtocol13\.write_message.*"
-                                r"exception=WebSocketClosedError\(\)>")
-
-
-def server_log_errors(log: str, dropped: list | None = None) -> list[str]:
-    """Lines of a Voilà log that report an error (a cell that failed, an exception in the server).
-
-    A write to a websocket the test had already closed (:data:`_CLOSED_PAGE_WRITE`: the "Task exception was never
-    retrieved" block, up to its ``WebSocketClosedError`` line) is not an error; its first line goes to ``dropped``
-    when a list is given, so the caller can report how often it happened. Any other traceback counts.
-    """
-    errors, skipping = [], False
-    for line in log.splitlines():
-        if _CLOSED_PAGE_WRITE.match(line):
-            skipping = True
-            if dropped is not None:
-                dropped.append(line[:200])
-            if errors and errors[-1].startswith("Task exception was never retrieved"):
-                errors.pop()
-            continue
-        if skipping:
-            if line.startswith("tornado.websocket.WebSocketClosedError"):
-                skipping = False
-            continue
-        if (re.search(r"\bERROR \|", line) or line.startswith("Traceback (most recent call last)")
-                or line.startswith("Task exception was never retrieved")):
-            errors.append(line[:500])
-    return errors
-
-
-# --------------------------------------------------------------------------------------------
-# Kernel messages seen on the page's websocket
-# --------------------------------------------------------------------------------------------
-
-def parse_kernel_message(payload) -> dict | None:
-    """One kernel websocket frame as a dict (channel, msg_type, msg_id, parent_id, content), either
-    protocol; None if it is not a message.
-
-    The binary ``v1.kernel.websocket.jupyter.org`` frame is: the number of offsets (8 bytes, little
-    endian), the offsets, then channel, header, parent header, metadata, content and buffers.
-    """
-    try:
-        if isinstance(payload, str):
-            msg = json.loads(payload)
-            header, parent, content = msg["header"], msg.get("parent_header") or {}, msg.get("content", {})
-            channel = msg.get("channel", "")
-        else:
-            count = int.from_bytes(payload[:8], "little")
-            offsets = [int.from_bytes(payload[8 * (i + 1): 8 * (i + 2)], "little") for i in range(count)]
-            parts = [payload[offsets[i]: offsets[i + 1]] for i in range(count - 1)]
-            channel = parts[0].decode()
-            header = json.loads(parts[1])
-            parent = json.loads(parts[2]) if len(parts) > 2 and parts[2] else {}
-            content = json.loads(parts[4]) if len(parts) > 4 else {}
-        return {"channel": channel, "msg_type": header["msg_type"], "msg_id": header.get("msg_id", ""),
-                "parent_id": parent.get("msg_id", ""), "content": content}
-    except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError, AttributeError):
-        return None
-
-
-def parse_kernel_frame(payload) -> tuple[str, str, dict] | None:
-    """(channel, msg_type, content) of one kernel websocket frame (see :func:`parse_kernel_message`)."""
-    msg = parse_kernel_message(payload)
-    return None if msg is None else (msg["channel"], msg["msg_type"], msg["content"])
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def kernel_message_error(msg_type: str, content: dict) -> str | None:
-    """A readable line when a kernel message is an error or stderr output, else None."""
-    if msg_type == "error":
-        return f"kernel error: {content.get('ename')}: {content.get('evalue')}\n" + _ANSI.sub(
-            "", "\n".join(content.get("traceback", []))[-2000:])
-    if msg_type == "stream" and content.get("name") == "stderr":
-        return "kernel stderr: " + content.get("text", "")[:1000]
-    if msg_type in ("display_data", "execute_result", "update_display_data"):
-        data = content.get("data", {})
-        if "application/vnd.jupyter.stderr" in data:
-            return "kernel stderr output: " + str(data["application/vnd.jupyter.stderr"])[:1000]
-    return None
+try:  # the server side lives in its own module (tests/ may become a package one day)
+    from .voila_support import (VoilaServer, free_port, kernel_message_error, parse_kernel_frame,  # noqa: F401
+                                parse_kernel_message, server_log_errors)
+except ImportError:
+    from voila_support import (VoilaServer, free_port, kernel_message_error, parse_kernel_frame,  # noqa: F401
+                               parse_kernel_message, server_log_errors)
 
 
 # --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
-
-# In the page: has every widget rendered, every figure drawn?
-_JS_RENDER_STATE = """() => {
-  const loading = document.getElementById('loading');
-  const spinner = loading && getComputedStyle(loading).display !== 'none';
-  // Voilà ships each output holding a widget as a script tag; it becomes an lm-Widget once rendered.
-  const pending = document.querySelectorAll('script[type="application/vnd.voila.cell-output+json"]').length;
-  const rendered = document.querySelectorAll('.jp-OutputArea-output > .lm-Widget').length;
-  // ipympl stacks two canvases: the figure, then a transparent one for the zoom rectangle.
-  const figures = Array.from(document.querySelectorAll('.jupyter-matplotlib-canvas-div canvas:first-child'));
-  const blank = figures.filter(c => {
-    if (!c.width || !c.height) return true;
-    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 3; i < data.length; i += 4 * 97) if (data[i] !== 0) return false;
-    return true;
-  });
-  return {complete: document.readyState === 'complete', spinner: !!spinner, pending: pending, rendered: rendered,
-          figures: figures.length, blankFigures: blank.length,
-          widgets: document.querySelectorAll('.jupyter-widgets').length};
-}"""
-
-# What a student sees of one scope (a cell's outputs, or the page): plot pixels and readout text.
-_JS_VIEW = """(scope) => {
-  scope = scope || document.body;
-  const plots = [];
-  scope.querySelectorAll('.jupyter-matplotlib-canvas-div canvas:first-child').forEach(c => {
-    try { plots.push(c.toDataURL()); } catch (e) { plots.push('tainted:' + c.width + 'x' + c.height); }
-  });
-  scope.querySelectorAll('.widget-output img, .jp-OutputArea-output img').forEach(i => plots.push(i.src));
-  const readouts = [];
-  scope.querySelectorAll('.widget-html, .widget-htmlmath, div.widget-inline-hbox.widget-label, .widget-output .jp-RenderedText')
-       .forEach(e => readouts.push(e.innerText.trim()));
-  return {plots: plots, readouts: readouts};
-}"""
-
-# Every slider handle on the page, with what the student reads next to it.
-_JS_SLIDERS = """() => Array.from(document.querySelectorAll('.widget-slider')).map((s, i) => {
-  const label = s.querySelector('.widget-label');
-  const handle = s.querySelector('.noUi-handle');
-  const area = s.closest('.jp-OutputArea') || s.closest('.jp-Cell');
-  const areas = Array.from(document.querySelectorAll('.jp-OutputArea, .jp-Cell'));
-  return {index: i, label: label ? label.innerText.trim() : '', hasHandle: !!handle,
-          disabled: s.querySelector('[disabled]') !== null || (handle && handle.hasAttribute('disabled')),
-          scope: area ? areas.indexOf(area) : -1};
-})"""
-
-# Everything on the page that is an error a student would see.
-_JS_PAGE_ERRORS = """() => {
-  const found = [];
-  document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output.jp-mod-error, .voila-error')
-    .forEach(e => found.push('error output on the page: ' + e.innerText.trim().slice(0, 800)));
-  const text = document.body ? document.body.innerText : '';
-  for (const marker of ['Traceback (most recent call last)', 'There was an error when executing cell',
-                        'Error displaying widget', 'Error rendering output', 'Error creating view', '500 : Internal Server Error']) {
-    if (text.includes(marker)) found.push('page text contains "' + marker + '"');
-  }
-  return found;
-}"""
-
-# Code cells must not show their source in a dashboard.
-_JS_VISIBLE_CODE = """() => Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea, .jp-CodeCell .jp-Editor, .jp-CodeMirrorEditor'))
-  .filter(e => e.offsetParent !== null).length"""
-
-_JS_TITLE = """() => { const h = document.querySelector('.jp-MarkdownCell h1, .jp-RenderedMarkdown h1'); return h ? h.innerText.replace('¶', '').trim() : null; }"""
-
-
-_VOILA_OUTPUT = re.compile(r'<script type="application/vnd\.voila\.cell-output\+json">(.*?)</script>', re.S)
-
-
-def count_widget_outputs(html: str) -> int:
-    """How many outputs of Voilà's served page are widgets (each must render as one lm-Widget)."""
-    return sum("application/vnd.jupyter.widget-view+json" in m.group(1) for m in _VOILA_OUTPUT.finditer(html))
-
-
-_CELL_INDEX = re.compile(r'<div cell-index="(\d+)">')
-
-
-def widget_outputs(html: str) -> list[dict]:
-    """Every widget output of Voilà's served page, in page order: its cell, model id and text fallback."""
-    cells = [(m.start(), int(m.group(1))) for m in _CELL_INDEX.finditer(html)]
-    found = []
-    for m in _VOILA_OUTPUT.finditer(html):
-        try:
-            output = json.loads(m.group(1))
-        except ValueError:
-            continue
-        view = (output.get("data") or {}).get("application/vnd.jupyter.widget-view+json")
-        if not view:
-            continue
-        cell = max((index for start, index in cells if start < m.start()), default=None)
-        text = (output.get("data") or {}).get("text/plain", "")
-        found.append({"cell": cell, "model_id": view.get("model_id"), "text": "".join(text)[:120],
-                      "output_type": output.get("output_type"),
-                      "display_id": (output.get("transient") or {}).get("display_id")})
-    return found
-
-
-# The cells where a widget view says its model is missing (Voilà wraps each cell in <div cell-index=N>).
-_JS_MISSING_MODEL_CELLS = """() => Array.from(document.querySelectorAll('.jupyter-widgets'))
-  .filter(e => (e.textContent || '').startsWith('Error displaying widget'))
-  .map(e => { const c = e.closest('[cell-index]'); return {cell: c ? Number(c.getAttribute('cell-index')) : null,
-                                                          text: e.textContent.trim()}; })"""
-
-
-def _digest(view: dict) -> dict:
-    """Shorter, comparable form of a view: hashes of the plot images, the readout texts."""
-    return {
-        "plots": [hashlib.sha1(p.encode()).hexdigest()[:12] for p in view["plots"]],
-        "readouts": list(view["readouts"]),
-    }
+try:
+    from .page_probes import (JS_MISSING_MODEL_CELLS, JS_PAGE_ERRORS, JS_RENDER_STATE, JS_SLIDERS,  # noqa: F401
+                              JS_TITLE, JS_VIEW, JS_VISIBLE_CODE, digest, count_widget_outputs, widget_outputs)
+except ImportError:
+    from page_probes import (JS_MISSING_MODEL_CELLS, JS_PAGE_ERRORS, JS_RENDER_STATE, JS_SLIDERS,  # noqa: F401
+                             JS_TITLE, JS_VIEW, JS_VISIBLE_CODE, digest, count_widget_outputs, widget_outputs)
 
 
 @dataclass
@@ -575,7 +225,7 @@ class Dashboard:
         state = None
         while time.monotonic() < deadline:
             try:
-                state = self.page.evaluate(_JS_RENDER_STATE)
+                state = self.page.evaluate(JS_RENDER_STATE)
             except Exception:  # the page is still streaming in; evaluate can race navigation
                 state = None
             if state and state["complete"] and not state["spinner"]:
@@ -607,7 +257,7 @@ class Dashboard:
         deadline = time.monotonic() + timeout_s
         last, quiet_since = None, time.monotonic()
         while time.monotonic() < deadline:
-            now = _digest(self.page.evaluate(_JS_VIEW, None))
+            now = digest(self.page.evaluate(JS_VIEW, None))
             if now != last:
                 last, quiet_since = now, time.monotonic()
             elif min(time.monotonic() - quiet_since, time.monotonic() - self.last_frame) >= quiet_s:
@@ -619,7 +269,7 @@ class Dashboard:
         return False
 
     def sliders(self) -> list[dict]:
-        return self.page.evaluate(_JS_SLIDERS)
+        return self.page.evaluate(JS_SLIDERS)
 
     def _scope(self, slider_index: int):
         handle = self.page.locator(".widget-slider").nth(slider_index)
@@ -639,7 +289,7 @@ class Dashboard:
         label = (slider.locator(".widget-label").first.inner_text() or f"slider {slider_index}").strip()
         slider.scroll_into_view_if_needed()
         scope = self._scope(slider_index)
-        before = _digest(self.page.evaluate(_JS_VIEW, scope))
+        before = digest(self.page.evaluate(JS_VIEW, scope))
         value_before = self._value(slider_index)
         errors_before = len(self.kernel_errors)
         handle = slider.locator(".noUi-handle").first
@@ -670,12 +320,12 @@ class Dashboard:
         after = before
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and value_after != value_before:
-            after = _digest(self.page.evaluate(_JS_VIEW, scope))
+            after = digest(self.page.evaluate(JS_VIEW, scope))
             if after != before or len(self.kernel_errors) > errors_before:
                 break  # the screen answered, or the kernel said the callback failed
             self.page.wait_for_timeout(100)
         self.settle()
-        after = _digest(self.page.evaluate(_JS_VIEW, scope))
+        after = digest(self.page.evaluate(JS_VIEW, scope))
         seconds = time.monotonic() - start
         move = Move(
             slider=label, how=how, value_before=value_before, value_after=value_after,
@@ -698,7 +348,7 @@ class Dashboard:
     # -- what the page shows --
     def page_errors(self) -> list[str]:
         try:
-            return self.page.evaluate(_JS_PAGE_ERRORS)
+            return self.page.evaluate(JS_PAGE_ERRORS)
         except Exception:
             return []
 
@@ -734,7 +384,7 @@ class Dashboard:
         messages that create, fill or close widget models, in order, in seconds since the page was requested.
         """
         try:
-            views = self.page.evaluate(_JS_MISSING_MODEL_CELLS)
+            views = self.page.evaluate(JS_MISSING_MODEL_CELLS)
         except Exception as exc:
             views = [{"cell": None, "text": f"could not read the page: {exc}"}]
         try:
@@ -757,13 +407,13 @@ class Dashboard:
         }
 
     def visible_code_cells(self) -> int:
-        return self.page.evaluate(_JS_VISIBLE_CODE)
+        return self.page.evaluate(JS_VISIBLE_CODE)
 
     def title(self) -> str | None:
-        return self.page.evaluate(_JS_TITLE)
+        return self.page.evaluate(JS_TITLE)
 
     def render_state(self) -> dict:
-        return self.page.evaluate(_JS_RENDER_STATE)
+        return self.page.evaluate(JS_RENDER_STATE)
 
     def screenshot(self, name: str, element=None) -> Path | None:
         """Save a PNG under the artifacts folder; never raises (a screenshot is evidence, not a test)."""
