@@ -201,10 +201,19 @@ def test_lesson_notebooks_are_discovered():
     assert len(set(numbers)) == len(numbers), f"two lessons share a number: {[p.name for p in LESSONS]}"
 
 
-def _harness_notebook(path: Path) -> None:
-    """A lesson-shaped notebook with a working explorer, a broken one and two kinds of error output."""
+def _write_notebook(path: Path, markdown: str, *code: str) -> Path:
+    """A notebook at ``path``: one Markdown cell (its title), then the code cells, for the python3 kernel."""
     import nbformat
 
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown), *(nbformat.v4.new_code_cell(source) for source in code)]
+    nbformat.write(nb, path)
+    return path
+
+
+def _harness_notebook(path: Path) -> None:
+    """A lesson-shaped notebook with a working explorer, a broken one and two kinds of error output."""
     explorer = '''%matplotlib widget
 import sys
 import ipywidgets as W
@@ -237,17 +246,14 @@ def on_tol(change):
     raise RuntimeError("harness: a callback that fails when the slider moves")
 tol.observe(on_tol, names="value")
 display(W.VBox([tol, shown]))'''
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Harness lesson\n\nA notebook the browser tests use to check themselves."),
-        nbformat.v4.new_code_cell(explorer),
-        nbformat.v4.new_code_cell(broken),
-        nbformat.v4.new_code_cell('gone = W.Label("harness: closed after it was shown")\ndisplay(gone)\ngone.close()'),
-        nbformat.v4.new_code_cell('print("harness: a message on stderr", file=sys.stderr)'),
-        nbformat.v4.new_code_cell('raise ValueError("harness: a cell that fails")'),
-    ]
-    nbformat.write(nb, path)
+    _write_notebook(
+        path, "# Harness lesson\n\nA notebook the browser tests use to check themselves.",
+        explorer,
+        broken,
+        'gone = W.Label("harness: closed after it was shown")\ndisplay(gone)\ngone.close()',
+        'print("harness: a message on stderr", file=sys.stderr)',
+        'raise ValueError("harness: a cell that fails")',
+    )
 
 
 def test_the_harness_sees_changes_and_errors(browser, tmp_path):
@@ -286,16 +292,11 @@ def test_a_figure_redrawn_over_and_over_is_caught(browser, tmp_path):
     """The check that a page goes quiet can fail: a figure whose every draw leaves it stale is redrawn for as long
     as the page is open (ipykernel's post_execute asks for a draw after each of the page's "draw" messages). Lessons
     3 and 7 did this until the Explorer base class stopped it; each slider move then waited 30 s for quiet."""
-    import nbformat
-
-    notebook = tmp_path / "00_redraw_loop.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Redraw loop"), nbformat.v4.new_code_cell(
+    notebook = _write_notebook(
+        tmp_path / "00_redraw_loop.ipynb", "# Redraw loop",
         "%matplotlib widget\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(2, 1.5))\n"
         "fig.canvas.mpl_connect('draw_event', lambda event: ax.set_xlim(0, 1))  # stale again after every draw\n"
-        "fig.canvas")]
-    nbformat.write(nb, notebook)
+        "fig.canvas")
     artifacts = _fresh(ARTIFACTS / "00_redraw_loop")
     with bs.VoilaServer(notebook, artifacts / "voila.log", env=SERVER_ENV) as server:
         dashboard = bs.Dashboard(browser, server.url, artifacts)
@@ -318,16 +319,10 @@ LATE_STATE_DELAYS_MS = (0, 1000, 1900, 1930, 1960, 1980, 2000, 2020, 2050, 2100,
 
 
 def _race_notebook(path: Path, n_widgets: int = 3) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Late state reply"),
-                nbformat.v4.new_code_cell(
+    _write_notebook(path, "# Late state reply",
                     "import ipywidgets as W\nfrom IPython.display import display\n"
                     f"for i in range({n_widgets}):\n"
-                    "    display(W.VBox([W.IntSlider(i, description=f's{i}'), W.Label(f'label {i}')]))")]
-    nbformat.write(nb, path)
+                    "    display(W.VBox([W.IntSlider(i, description=f's{i}'), W.Label(f'label {i}')]))")
 
 
 def test_widget_views_survive_a_late_state_reply(browser, tmp_path):
